@@ -1,0 +1,102 @@
+"""Console entry points. Thin: compose the config with Hydra, call the stage, print a summary.
+
+    trusteq-study    train → infer → compare for every variant (the common case)
+    trusteq-train    fine-tune `variant=` (default: all); sweep with `-m variant=a,b`
+    trusteq-infer    one outputs entry per variant and split
+    trusteq-compare  read the cache, compute every matrix, log to MLflow
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from pathlib import Path
+
+# Offline by default: a hub lookup on a machine without network retries for ~46 s per call.
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+import hydra  # noqa: E402
+from omegaconf import DictConfig  # noqa: E402
+
+CONFIG_PATH = str(Path(__file__).resolve().parents[1] / "conf")
+log = logging.getLogger("trusteq")
+
+
+def _print_summary(cfg: DictConfig, result, seconds: float) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    from trusteq.tracking.mlflow_tracking import ui_command
+
+    console = Console(width=200)
+    table = Table(title=f"trusteq study '{cfg.study.name}' on {cfg.compare.split} "
+                        f"(reference: {cfg.study.reference}; noise floor: {cfg.study.noise_floor})")
+    frame = result.summary
+    columns = [c for c in frame.columns if not c.endswith(("_lo", "_hi")) and c != "description"]
+    table.add_column("variant")
+    for column in columns:
+        table.add_column(column, justify="right")
+    for name, row in frame.iterrows():
+        cells = []
+        for column in columns:
+            value = row[column]
+            if isinstance(value, float):
+                lo, hi = row.get(f"{column}_lo"), row.get(f"{column}_hi")
+                text = f"{value:.3f}"
+                if lo is not None and hi is not None and lo == lo:
+                    text += f" [{lo:.3f},{hi:.3f}]"
+                cells.append(text)
+            else:
+                cells.append(str(value))
+        table.add_row(str(name), *cells)
+    console.print(table)
+    console.print(f"finished in {seconds:.1f} s")
+    if result.parent_run_id:
+        console.print(f"MLflow parent run: {result.parent_run_id}\nOpen the UI: {ui_command(cfg)}")
+
+
+@hydra.main(version_base="1.3", config_path=CONFIG_PATH, config_name="study")
+def study(cfg: DictConfig) -> None:
+    """Run a whole study: train → infer → compare."""
+    from trusteq.compare import run_compare, write_results
+    from trusteq.study import Study
+
+    started = time.perf_counter()
+    run = Study(cfg)
+    run.train(force=bool(cfg.force_train))
+    run.infer(force=bool(cfg.force))
+    result = run_compare(cfg, run)
+    write_results(result, Path(hydra.core.hydra_config.HydraConfig.get().runtime.output_dir))
+    _print_summary(cfg, result, time.perf_counter() - started)
+
+
+@hydra.main(version_base="1.3", config_path=CONFIG_PATH, config_name="study")
+def train(cfg: DictConfig) -> None:
+    """Fine-tune `variant=` (or every variant); `force_train=true` retrains it."""
+    from trusteq.study import Study
+
+    Study(cfg).train(cfg.variant, force=bool(cfg.force_train))
+
+
+@hydra.main(version_base="1.3", config_path=CONFIG_PATH, config_name="study")
+def infer(cfg: DictConfig) -> None:
+    """Write the outputs entries of `variant=` (or every variant); `force=true` recomputes."""
+    from trusteq.study import Study
+
+    keys = Study(cfg).infer(cfg.variant, force=bool(cfg.force))
+    for name, key in keys.items():
+        log.info("%s -> %s", name, key)
+
+
+@hydra.main(version_base="1.3", config_path=CONFIG_PATH, config_name="study")
+def compare(cfg: DictConfig) -> None:
+    """Compare every variant from the cache only; log matrices to MLflow."""
+    from trusteq.compare import run_compare, write_results
+
+    started = time.perf_counter()
+    result = run_compare(cfg)
+    write_results(result, Path(hydra.core.hydra_config.HydraConfig.get().runtime.output_dir))
+    _print_summary(cfg, result, time.perf_counter() - started)

@@ -1,0 +1,193 @@
+"""Common base of all dataset sources: subsampling, final validation, identity, errors.
+
+A source is built by ``hydra.utils.instantiate(cfg)`` from ``conf/dataset/<name>.yaml``. Its
+constructor only stores and checks arguments; ``load()`` reads the data, then this base class
+validates it, applies the configured subsample and logs the split sizes.
+"""
+
+from __future__ import annotations
+
+import abc
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+from omegaconf import DictConfig, ListConfig, OmegaConf
+from sklearn.model_selection import train_test_split
+
+from trusteq.data.splits import OOD_PREFIX, REQUIRED_SPLITS, DatasetSplits, TextSplit
+
+log = logging.getLogger(__name__)
+
+SUBSAMPLE_KEYS: tuple[str, ...] = ("train", "validation", "test", "ood")
+
+
+class DataConfigError(ValueError):
+    """A dataset config or the data it points at is invalid.
+
+    The message names the file (or hub id), the field or column, what was expected and how to fix
+    it.
+    """
+
+
+class DataIntegrityError(RuntimeError):
+    """A downloaded or cached data asset does not match its pinned or recorded checksum."""
+
+
+def to_plain(value: Any) -> Any:
+    """Turn OmegaConf containers (as Hydra passes nested config nodes) into plain dicts/lists."""
+    if isinstance(value, DictConfig | ListConfig):
+        return OmegaConf.to_container(value, resolve=True)
+    return value
+
+
+def check_mapping(value: Any, where: str, field: str, allowed: tuple[str, ...]) -> dict[str, Any]:
+    """Check that ``value`` is a mapping whose keys are all in ``allowed``.
+
+    Raises:
+        DataConfigError: if it is not a mapping or has an unknown key.
+    """
+    value = to_plain(value)
+    if value is None:
+        return {}
+    if not isinstance(value, Mapping):
+        raise DataConfigError(
+            f"{where}: field {field!r} must be a mapping with keys {list(allowed)}, "
+            f"got {type(value).__name__} {value!r}"
+        )
+    unknown = [key for key in value if key not in allowed]
+    if unknown:
+        raise DataConfigError(
+            f"{where}: field {field!r} has unknown keys {unknown}; allowed keys are "
+            f"{list(allowed)} (check the spelling in the dataset config)"
+        )
+    return dict(value)
+
+
+def stratified_carve(
+    split: TextSplit, fraction: float, seed: int, where: str, carved_name: str
+) -> tuple[TextSplit, TextSplit]:
+    """Split off a stratified ``fraction`` of ``split`` (sklearn ``train_test_split``).
+
+    Returns:
+        ``(rest, carved)``: ``rest`` keeps the split's name, ``carved`` is named ``carved_name``;
+        both keep the original example order.
+
+    Raises:
+        DataConfigError: if a class is too small to be stratified.
+    """
+    positions = np.arange(len(split))
+    try:
+        rest, carved = train_test_split(
+            positions, test_size=fraction, random_state=seed, shuffle=True, stratify=split.labels
+        )
+    except ValueError as err:
+        counts = dict(zip(*np.unique(split.labels, return_counts=True), strict=True))
+        raise DataConfigError(
+            f"{where}: cannot carve a stratified {fraction:.0%} of split {split.name!r} "
+            f"({len(split)} examples, class counts {counts}): {err}. Use more data, a larger "
+            "fraction, or give an explicit validation split."
+        ) from err
+    return split.select(np.sort(rest)), split.select(np.sort(carved), name=carved_name)
+
+
+class TextDatasetSource(abc.ABC):
+    """Base of every dataset source: ``load()`` -> :class:`DatasetSplits`, ``identity()``.
+
+    Args:
+        name: dataset name used in logs, cache keys and reports.
+        subsample: optional sizes ``{train, validation, test, ood}`` (int or ``None`` = all);
+            ``ood`` applies to each ``ood_*`` split. The draw is stratified and deterministic.
+        subsample_seed: seed of the subsample draw.
+
+    Raises:
+        DataConfigError: if ``subsample`` has unknown keys or sizes below 1.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        subsample: Mapping[str, int | None] | None = None,
+        subsample_seed: int = 0,
+    ) -> None:
+        if not isinstance(name, str) or not name:
+            raise DataConfigError(
+                f"dataset config: field 'name' must be a non-empty string, got {name!r}"
+            )
+        self.name = name
+        where = f"dataset {name!r}"
+        sizes = check_mapping(subsample, where, "subsample", SUBSAMPLE_KEYS)
+        for key, size in sizes.items():
+            if size is not None and (
+                isinstance(size, bool) or not isinstance(size, int) or size < 1
+            ):
+                raise DataConfigError(
+                    f"{where}: field 'subsample.{key}' must be a positive integer or null "
+                    f"(= all examples), got {size!r}"
+                )
+        self.subsample = {key: sizes.get(key) for key in SUBSAMPLE_KEYS}
+        self.subsample_seed = int(subsample_seed)
+
+    @abc.abstractmethod
+    def _load_splits(self) -> tuple[list[str], dict[str, TextSplit]]:
+        """Read the data; return ``(label_names, splits)`` before subsampling."""
+
+    @abc.abstractmethod
+    def _source_identity(self) -> dict[str, Any]:
+        """JSON-able description of what defines the data, besides name and subsample."""
+
+    def identity(self) -> dict[str, Any]:
+        """Everything that defines the loaded data, for cache keys.
+
+        Returns:
+            JSON-able dict: the source class, name, source-specific fields (source, version,
+            split seed and fractions, filters) and the subsample settings. Runtime-only settings
+            such as cache folders are left out.
+        """
+        return {
+            "class": f"{type(self).__module__}.{type(self).__qualname__}",
+            "name": self.name,
+            **self._source_identity(),
+            "subsample": dict(self.subsample),
+            "subsample_seed": self.subsample_seed,
+        }
+
+    def describe(self) -> str:
+        """Short human-readable label of the source used in error messages."""
+        return f"dataset {self.name!r}"
+
+    def load(self) -> DatasetSplits:
+        """Read, validate and subsample the data.
+
+        Returns:
+            The dataset's splits; ``train``, ``validation`` and ``test`` are always present.
+
+        Raises:
+            DataConfigError: if a split is missing or empty, or the data are otherwise invalid.
+        """
+        label_names, splits = self._load_splits()
+        where = self.describe()
+        for key in REQUIRED_SPLITS:
+            if key not in splits:
+                raise DataConfigError(f"{where}: split {key!r} is missing after loading")
+        for key, split in splits.items():
+            if len(split) == 0:
+                raise DataConfigError(
+                    f"{where}: split {key!r} is empty after filtering; check the files, "
+                    "'drop_labels' and any rating filter in the dataset config"
+                )
+        subsampled = {}
+        for key, split in splits.items():
+            size = self.subsample["ood" if key.startswith(OOD_PREFIX) else key]
+            subsampled[key] = split.subset(size, self.subsample_seed)
+        try:
+            dataset = DatasetSplits(name=self.name, label_names=label_names, splits=subsampled)
+        except ValueError as err:
+            raise DataConfigError(f"{where}: {err}") from err
+        for key, split in dataset.splits.items():
+            counts = split.class_counts(dataset.num_classes).tolist()
+            log.info(
+                "%s: split %s has %d examples, class counts %s", where, key, len(split), counts
+            )
+        return dataset

@@ -1,0 +1,128 @@
+"""The two Lightning runs trusteq makes: fine-tuning and one prediction pass."""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+import time
+from collections.abc import Mapping
+from typing import Any
+
+import lightning.pytorch as pl
+import numpy as np
+import torch
+from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint
+from torch import nn
+
+from trusteq.models.classifier import SequenceClassifier
+from trusteq.models.encoding import TokenizedSplit, inference_loader, train_loader
+
+log = logging.getLogger(__name__)
+
+
+def _trainer_kwargs(runtime: Mapping[str, Any], force_cpu: bool = False) -> dict[str, Any]:
+    accelerator = "cpu" if force_cpu else runtime.get("accelerator", "auto")
+    return {
+        "accelerator": accelerator,
+        "devices": 1,
+        "precision": "32-true" if accelerator == "cpu" else runtime.get("precision", "32-true"),
+        "enable_progress_bar": bool(runtime.get("enable_progress_bar", True)),
+        "enable_model_summary": False,
+    }
+
+
+def fine_tune(
+    model: nn.Module,
+    train: TokenizedSplit,
+    validation: TokenizedSplit,
+    recipe: Mapping[str, Any],
+    runtime: Mapping[str, Any],
+    seed: int,
+    logger: Any = False,
+) -> tuple[nn.Module, dict[str, float]]:
+    """Fine-tune `model` and return it with the weights of its best validation epoch.
+
+    Args:
+        model: a `...ForSequenceClassification` model.
+        train: tokenised training split.
+        validation: tokenised validation split (early stopping and best-checkpoint selection).
+        recipe: `epochs`, `batch_size`, `learning_rate`, `weight_decay`, `warmup_ratio`,
+            `monitor` (`val_accuracy` or `val_loss`), `early_stopping_patience`.
+        runtime: `trainer` config (accelerator, precision, progress bar).
+        seed: seeds data order, dropout and anything else random.
+        logger: a Lightning logger or False.
+
+    Returns:
+        `(model, metrics)`: the best-epoch model on CPU, and `best_score`, `epochs_run`, `seconds`.
+    """
+    pl.seed_everything(seed, workers=True, verbose=False)
+    mode = "min" if recipe["monitor"].endswith("loss") else "max"
+    module = SequenceClassifier(
+        model,
+        learning_rate=float(recipe["learning_rate"]),
+        weight_decay=float(recipe["weight_decay"]),
+        warmup_ratio=float(recipe["warmup_ratio"]),
+    )
+    started = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="trusteq-ckpt-") as ckpt_dir:
+        best = ModelCheckpoint(
+            dirpath=ckpt_dir, monitor=recipe["monitor"], mode=mode, save_top_k=1,
+            save_weights_only=True,
+        )
+        stop = EarlyStopping(
+            monitor=recipe["monitor"], mode=mode, patience=int(recipe["early_stopping_patience"])
+        )
+        trainer = pl.Trainer(
+            max_epochs=int(recipe["epochs"]),
+            callbacks=[best, stop],
+            logger=logger,
+            num_sanity_val_steps=0,
+            log_every_n_steps=10,
+            **_trainer_kwargs(runtime),
+        )
+        trainer.fit(
+            module,
+            train_loader(train, int(recipe["batch_size"]), seed),
+            inference_loader(validation, int(recipe["batch_size"])),
+        )
+        state = torch.load(best.best_model_path, map_location="cpu", weights_only=True)
+        module.load_state_dict(state["state_dict"])
+        metrics = {
+            "best_score": float(best.best_model_score),
+            "epochs_run": int(trainer.current_epoch),
+            "seconds": time.perf_counter() - started,
+        }
+    return module.model.to("cpu").eval(), metrics
+
+
+def predict(
+    model: nn.Module,
+    data: TokenizedSplit,
+    batch_size: int,
+    runtime: Mapping[str, Any],
+    force_cpu: bool = False,
+    embedding_layer: int = -1,
+) -> tuple[dict[str, np.ndarray], float]:
+    """One prediction pass over `data`, in the split's order.
+
+    Returns:
+        `(arrays, seconds)` where arrays are `logits` `(N, C)`, `probs` `(N, C)`, `preds` `(N,)`,
+        `targets` `(N,)`, `embeddings_cls` `(N, D)`, `embeddings_mean` `(N, D)`; float32 / int64.
+    """
+    module = SequenceClassifier(model.eval(), embedding_layer=embedding_layer)
+    trainer = pl.Trainer(
+        logger=False, enable_checkpointing=False, inference_mode=True,
+        **_trainer_kwargs(runtime, force_cpu=force_cpu),
+    )
+    started = time.perf_counter()
+    batches = trainer.predict(module, inference_loader(data, batch_size))
+    seconds = time.perf_counter() - started
+    order = torch.cat([b["index"] for b in batches]).argsort()
+    arrays = {
+        key: torch.cat([b[key] for b in batches])[order].cpu().numpy().astype(np.float32)
+        for key in ("logits", "embeddings_cls", "embeddings_mean")
+    }
+    arrays["probs"] = torch.softmax(torch.from_numpy(arrays["logits"]), -1).numpy()
+    arrays["preds"] = arrays["logits"].argmax(-1).astype(np.int64)
+    arrays["targets"] = data.labels.astype(np.int64)
+    return arrays, seconds

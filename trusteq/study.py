@@ -1,0 +1,307 @@
+"""One study: a reference model and its variants, run through train → infer → compare.
+
+The cache sits between the stages. `train` publishes one checkpoint entry per fine-tuned variant;
+`infer` publishes one outputs entry per (variant, split); `compare` reads outputs entries only.
+Every entry is keyed by a content hash of what defines it (see `trusteq.outputs.keys`).
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import logging
+import subprocess
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf
+from torch import nn
+
+from trusteq.compression.base import compression_stats
+from trusteq.data import DatasetSplits
+from trusteq.models.backbone import sha256_file
+from trusteq.models.encoding import TokenizedSplit
+from trusteq.models.lightning_runs import fine_tune, predict
+from trusteq.outputs.keys import content_key
+from trusteq.outputs.store import CacheError, OutputStore
+from trusteq.variants import Variant, build_variants
+
+log = logging.getLogger(__name__)
+
+CHECKPOINT = "checkpoints"
+OUTPUTS = "outputs"
+_LIBRARIES = ("torch", "transformers", "lightning", "hydra-core", "mlflow", "faiss-cpu", "trusteq")
+
+
+def git_sha() -> str | None:
+    """The checkout's commit, or None outside git."""
+    try:
+        return subprocess.run(
+            ["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True,
+            cwd=Path(__file__).resolve().parent,
+        ).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return None
+
+
+def library_versions() -> dict[str, str]:
+    """Installed versions of the libraries that shape outputs."""
+    versions = {}
+    for name in _LIBRARIES:
+        try:
+            versions[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            continue
+    return versions
+
+
+class Study:
+    """A configured study. Cheap to build; data and models load when first needed.
+
+    Args:
+        cfg: the composed config (`conf/study.yaml` plus overrides).
+
+    Raises:
+        StudyConfigError: `study.variants` is inconsistent.
+    """
+
+    def __init__(self, cfg: DictConfig) -> None:
+        self.cfg = cfg
+        self.name = str(cfg.study.name)
+        self.variants: dict[str, Variant] = build_variants(cfg)
+        self.reference = str(cfg.study.reference)
+        self.store = OutputStore(Path(cfg.paths.cache_dir).resolve())
+        self.runtime = OmegaConf.to_container(cfg.trainer, resolve=True)
+        self.recipe = OmegaConf.to_container(cfg.train, resolve=True)
+        if self.runtime.get("num_threads"):
+            torch.set_num_threads(int(self.runtime["num_threads"]))
+
+    # ------------------------------------------------------------------ data
+    @cached_property
+    def dataset(self) -> Any:
+        return instantiate(self.cfg.dataset)
+
+    @cached_property
+    def data(self) -> DatasetSplits:
+        return self.dataset.load()
+
+    @property
+    def num_labels(self) -> int:
+        return len(self.data.label_names)
+
+    def _tokenized(self, tokenizer: Any, split: str) -> TokenizedSplit:
+        part = self.data[split]
+        return TokenizedSplit(
+            part.text_a, part.text_b, part.labels, tokenizer, int(self.recipe["max_length"])
+        )
+
+    # ------------------------------------------------------------------ keys
+    def checkpoint_key(self, name: str) -> str:
+        """Key of the fine-tuned weights of variant `name` (which must fine-tune)."""
+        variant = self.variants[name]
+        source = (
+            {"parent_model": self.model_key(variant.parent)}
+            if variant.parent
+            else {"backbone": variant.backbone.identity()}
+        )
+        return content_key(
+            CHECKPOINT,
+            {
+                **source,
+                "steps": variant.step_identity(),
+                "seed": variant.seed,
+                "recipe": self.recipe,
+                "num_labels": self.num_labels,
+                "dataset": self.dataset.identity(),
+                "train": self.data["train"].fingerprint(),
+                "validation": self.data["validation"].fingerprint(),
+            },
+        )
+
+    def model_key(self, name: str) -> str:
+        """Identity of variant `name`'s final weights: its checkpoint's digest, or its parent's
+        identity plus the post-training steps."""
+        variant = self.variants[name]
+        if variant.finetune:
+            key = self.checkpoint_key(name)
+            if self.store.exists(CHECKPOINT, key):
+                return f"{key}:{self.store.read_meta(CHECKPOINT, key)['weights_sha256'][:16]}"
+            return key
+        return content_key(
+            "model", {"parent": self.model_key(variant.parent), "steps": variant.step_identity()}
+        )
+
+    def outputs_key(self, name: str, split: str) -> str:
+        """Key of the outputs entry of variant `name` on `split`."""
+        return content_key(
+            OUTPUTS,
+            {
+                "model": self.model_key(name),
+                "dataset": self.dataset.identity(),
+                "split": split,
+                "data": self.data[split].fingerprint(),
+                "max_length": int(self.recipe["max_length"]),
+                "embedding_layer": int(self.cfg.infer.embedding_layer),
+            },
+        )
+
+    # ------------------------------------------------------------------ train
+    def ensure_checkpoint(self, name: str, force: bool = False) -> Path:
+        """Fine-tune variant `name` unless its checkpoint entry exists; returns its folder."""
+        key = self.checkpoint_key(name)
+        if self.store.exists(CHECKPOINT, key) and not force:
+            log.info("[%s] checkpoint cached: %s", name, key)
+            return self.store.path(CHECKPOINT, key)
+        self.store.remove(CHECKPOINT, key)
+        variant = self.variants[name]
+        torch.manual_seed(variant.seed)  # the fresh head's initialisation
+        model, tokenizer = self._initial_model(variant)
+        log.info("[%s] fine-tuning (%s)", name, key)
+        from trusteq.tracking.mlflow_tracking import lightning_logger
+
+        model, metrics = fine_tune(
+            model,
+            self._tokenized(tokenizer, "train"),
+            self._tokenized(tokenizer, "validation"),
+            self.recipe,
+            self.runtime,
+            variant.seed,
+            logger=lightning_logger(self.cfg, run_name=f"{self.name}/train/{name}",
+                                    tags={"trusteq.variant": name, "trusteq.stage": "train"}),
+        )
+        meta = {
+            "variant": name,
+            "study": self.name,
+            "train_metrics": metrics,
+            "steps": variant.step_identity(),
+            "git_sha": git_sha(),
+            "versions": library_versions(),
+        }
+        with self.store.building(CHECKPOINT, key, meta) as folder:
+            model.save_pretrained(folder, safe_serialization=True)
+            tokenizer.save_pretrained(folder)
+            meta["weights_sha256"] = sha256_file(folder / "model.safetensors")
+        return self.store.path(CHECKPOINT, key)
+
+    def _initial_model(self, variant: Variant) -> tuple[nn.Module, Any]:
+        """The model a variant starts from, with its pre-fine-tuning steps applied."""
+        if variant.parent:
+            model, tokenizer = self.load_model(variant.parent)
+        else:
+            tokenizer = variant.backbone.load_tokenizer()
+            model = variant.backbone.load_classifier(self.num_labels)
+        for _, method, _ in variant.steps:
+            model = method.apply(model)
+        return model, tokenizer
+
+    def load_model(self, name: str, force: bool = False) -> tuple[nn.Module, Any]:
+        """Variant `name`'s final model and tokenizer (training or compressing as needed)."""
+        from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+        variant = self.variants[name]
+        if variant.finetune:
+            folder = self.ensure_checkpoint(name, force=force)
+            model = AutoModelForSequenceClassification.from_pretrained(folder)
+            return model.eval(), AutoTokenizer.from_pretrained(folder)
+        model, tokenizer = self._initial_model(variant)
+        return model.eval(), tokenizer
+
+    # ------------------------------------------------------------------ infer
+    def ensure_outputs(self, name: str, split: str, force: bool = False) -> str:
+        """Run variant `name` on `split` unless its outputs entry exists; returns the key.
+
+        Fine-tunes the variant (and its parents) first when their checkpoints are missing.
+        `force` recomputes the outputs entry, not the checkpoints (see `train(force=True)`).
+        """
+        for ancestor in self._lineage(name):
+            if self.variants[ancestor].finetune:
+                self.ensure_checkpoint(ancestor)
+        key = self.outputs_key(name, split)
+        if self.store.exists(OUTPUTS, key) and not force:
+            log.info("[%s] outputs on %s cached: %s", name, split, key)
+            return key
+        model, tokenizer = self.load_model(name)
+        self.store.remove(OUTPUTS, key)
+        variant = self.variants[name]
+        stats = compression_stats(model)
+        data = self._tokenized(tokenizer, split)
+        arrays, seconds = predict(
+            model, data, int(self.cfg.infer.batch_size), self.runtime,
+            force_cpu=self._needs_cpu(name), embedding_layer=int(self.cfg.infer.embedding_layer),
+        )
+        meta = {
+            "variant": name,
+            "study": self.name,
+            "split": split,
+            "ids": list(self.data[split].ids),
+            "label_names": list(self.data.label_names),
+            "model_key": self.model_key(name),
+            "parent": variant.parent,
+            "steps": variant.step_identity(),
+            "seed": variant.seed,
+            "backbone": variant.backbone.identity(),
+            "compression_stats": stats.to_dict(),
+            "timings": {"predict_seconds": seconds, "examples_per_second": len(data) / seconds},
+            "config": OmegaConf.to_container(self.cfg, resolve=True),
+            "git_sha": git_sha(),
+            "versions": library_versions(),
+        }
+        self.store.write_arrays(OUTPUTS, key, arrays, meta)
+        log.info("[%s] outputs on %s written: %s (%.1f s)", name, split, key, seconds)
+        return key
+
+    def _lineage(self, name: str) -> list[str]:
+        chain = [name]
+        while self.variants[chain[-1]].parent:
+            chain.append(self.variants[chain[-1]].parent)
+        return chain[::-1]
+
+    def _needs_cpu(self, name: str) -> bool:
+        return any(self.variants[v].requires_cpu for v in self._lineage(name))
+
+    def load_outputs(self, name: str, split: str) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+        """Cached outputs of variant `name` on `split`; never runs a model.
+
+        Raises:
+            CacheError: the entry does not exist yet; the message gives the command that makes it.
+        """
+        key = self.outputs_key(name, split)
+        if not self.store.exists(OUTPUTS, key):
+            raise CacheError(
+                f"{self.store.path(OUTPUTS, key)}: no outputs for variant {name!r} on split "
+                f"{split!r}. Run `trusteq-infer experiment=<this experiment> variant={name}` "
+                "(or `trusteq-study`) first."
+            )
+        return self.store.read_arrays(OUTPUTS, key), self.store.read_meta(OUTPUTS, key)
+
+    # ------------------------------------------------------------------ stages
+    def selected(self, only: str | list[str] | None) -> list[str]:
+        """Variant names to run: all, one, or a list (validated)."""
+        if only is None:
+            return list(self.variants)
+        names = [only] if isinstance(only, str) else list(only)
+        unknown = [n for n in names if n not in self.variants]
+        if unknown:
+            raise KeyError(
+                f"variant={unknown} is not declared in study.variants; declared: "
+                f"{sorted(self.variants)}."
+            )
+        return names
+
+    def train(self, only: str | list[str] | None = None, force: bool = False) -> None:
+        """Stage 1: fine-tune every selected variant that fine-tunes (and their parents)."""
+        for name in self.selected(only):
+            for variant in self._lineage(name):
+                if self.variants[variant].finetune:
+                    self.ensure_checkpoint(variant, force=force and variant == name)
+
+    def infer(self, only: str | list[str] | None = None, force: bool = False) -> dict[str, str]:
+        """Stage 2: one outputs entry per selected variant and configured split."""
+        keys = {}
+        for name in self.selected(only):
+            for split in self.cfg.infer.splits:
+                keys[f"{name}/{split}"] = self.ensure_outputs(name, str(split), force=force)
+        return keys

@@ -1,0 +1,147 @@
+"""Log one comparison to MLflow: a parent run for the study, a child run per variant.
+
+Keys and artifact names are documented in `trusteq.tracking.mlflow_tracking`.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import matplotlib.pyplot as plt
+import numpy as np
+from omegaconf import DictConfig, OmegaConf
+
+from trusteq.study import git_sha
+from trusteq.tracking.mlflow_tracking import _mlflow, ensure_experiment
+from trusteq.viz.plots import agreement_vs_k, matrix_heatmap, reliability_diagram
+
+if TYPE_CHECKING:
+    from trusteq.compare import ComparisonResult
+    from trusteq.study import Study
+
+log = logging.getLogger(__name__)
+
+
+def _flat_params(prefix: str, value: Any) -> dict[str, str]:
+    if isinstance(value, dict):
+        out: dict[str, str] = {}
+        for key, sub in value.items():
+            out.update(_flat_params(f"{prefix}.{key}" if prefix else str(key), sub))
+        return out
+    return {prefix: str(value)[:500]}
+
+
+def _log_figure(mlflow: Any, fig: Any, name: str) -> None:
+    mlflow.log_figure(fig, name)
+    plt.close(fig)
+
+
+def log_comparison(
+    cfg: DictConfig, study: Study, result: ComparisonResult, arrays: dict[str, dict[str, np.ndarray]]
+) -> str:
+    """Log `result` under a new parent run; returns the parent run id."""
+    from trusteq.compare import reliability_tables, scratch_dir, write_results
+
+    mlflow = _mlflow()
+    experiment_id = ensure_experiment(cfg)
+    tags = {
+        "trusteq.study": study.name,
+        "trusteq.dataset": str(cfg.dataset.get("dataset_name", "")),
+        "trusteq.split": str(cfg.compare.split),
+        "trusteq.reference": study.reference,
+        "trusteq.git_sha": git_sha() or "unknown",
+    }
+    try:
+        from hydra.core.hydra_config import HydraConfig
+
+        tags["trusteq.overrides"] = " ".join(HydraConfig.get().overrides.task)[:5000]
+    except ValueError:  # not inside a Hydra app (tests, notebooks)
+        pass
+    tables = reliability_tables(arrays, int(cfg.compare.n_bins))
+    floor = cfg.study.noise_floor
+    with mlflow.start_run(experiment_id=experiment_id, run_name=study.name, tags=tags) as parent:
+        mlflow.log_params(_flat_params("", {
+            "study": study.name, "reference": study.reference, "noise_floor": floor,
+            "variants": ",".join(study.variants), "train": OmegaConf.to_container(cfg.train),
+            "compare": OmegaConf.to_container(cfg.compare),
+        }))
+        mlflow.log_dict(OmegaConf.to_container(cfg, resolve=True), "config.json")
+        for name, matrix in result.pairwise.items():
+            _log_figure(mlflow, matrix_heatmap(
+                matrix.value, matrix.variants, f"{name} ({cfg.compare.split})",
+                *matrix.metadata.get("bounds", (None, None))), f"matrices/{name}.png")
+            if floor:
+                i, j = matrix.variants.index(study.reference), matrix.variants.index(floor)
+                mlflow.log_metrics({
+                    f"noise_floor.{name}": float(matrix.value[i, j]),
+                    f"noise_floor.{name}.ci_low": float(matrix.ci_low[i, j]),
+                    f"noise_floor.{name}.ci_high": float(matrix.ci_high[i, j]),
+                })
+        knn = sorted(
+            (int(name.rsplit("_k", 1)[1]), m) for name, m in result.pairwise.items()
+            if name.startswith("knn_agreement_k")
+        )
+        if knn:
+            ks = [k for k, _ in knn]
+            ref = study.reference
+            curves = {}
+            for variant in study.variants:
+                if variant == ref:
+                    continue
+                idx = [(m.variants.index(ref), m.variants.index(variant)) for _, m in knn]
+                curves[variant] = tuple(
+                    np.array([getattr(m, attr)[i, j] for (_, m), (i, j) in zip(knn, idx)])
+                    for attr in ("value", "ci_low", "ci_high")
+                )
+            _log_figure(mlflow, agreement_vs_k(ks, curves, f"kNN agreement with {ref}"),
+                        "knn_agreement_vs_k.png")
+        with scratch_dir() as tmp:
+            write_results(result, Path(tmp))
+            mlflow.log_artifacts(tmp, "matrices")
+            mlflow.log_artifact(str(Path(tmp) / "summary.csv"))
+            mlflow.log_artifact(str(Path(tmp) / "summary.md"))
+        for name, variant in study.variants.items():
+            _log_variant(mlflow, experiment_id, parent.info.run_id, study, name, result,
+                         tables[name], tags)
+        return parent.info.run_id
+
+
+def _log_variant(
+    mlflow: Any, experiment_id: str, parent_id: str, study: Study, name: str,
+    result: ComparisonResult, tables: dict[str, Any], tags: dict[str, str],
+) -> None:
+    meta = result.meta[name]
+    variant = study.variants[name]
+    stats = meta["compression_stats"]
+    with mlflow.start_run(
+        experiment_id=experiment_id, run_name=f"{study.name}/{name}", nested=True,
+        parent_run_id=parent_id,
+        tags={**tags, "trusteq.variant": name, "trusteq.seed": str(variant.seed)},
+    ):
+        mlflow.log_params({
+            "variant": name, "parent": variant.parent or "", "seed": variant.seed,
+            "backbone": json.dumps(variant.backbone.identity()),
+            "steps": json.dumps(variant.step_identity())[:500], "finetune": variant.finetune,
+            "description": variant.description, "model_key": meta["model_key"],
+        })
+        metrics = {k: float(v) for k, v in result.unary[name].items()}
+        metrics.update({
+            "params": stats["parameters"], "nonzero_params": stats["nonzero_parameters"],
+            "sparsity": stats["sparsity"], "size_mb": stats["size_mb"],
+            "bits_per_weight": stats["bits_per_weight"],
+            "examples_per_second": meta["timings"]["examples_per_second"],
+        })
+        for char_name, matrix in result.pairwise.items():
+            i, j = matrix.variants.index(study.reference), matrix.variants.index(name)
+            metrics[f"vs_reference.{char_name}"] = float(matrix.value[i, j])
+            metrics[f"vs_reference.{char_name}.ci_low"] = float(matrix.ci_low[i, j])
+            metrics[f"vs_reference.{char_name}.ci_high"] = float(matrix.ci_high[i, j])
+        mlflow.log_metrics({k: v for k, v in metrics.items() if np.isfinite(v)})
+        for binning, table in tables.items():
+            _log_figure(mlflow, reliability_diagram(table, f"{name}: reliability ({binning})"),
+                        f"reliability_{binning}.png")
+            mlflow.log_dict({k: np.asarray(v).tolist() for k, v in table.items()},
+                            f"reliability_{binning}.json")
