@@ -68,7 +68,9 @@ def _as_float(tensor: torch.Tensor) -> torch.Tensor:
 def _tensors(model: nn.Module) -> list[torch.Tensor]:
     """Every weight and bias tensor, including packed dynamic-int8 linear weights."""
     tensors: list[torch.Tensor] = []
-    for value in model.state_dict().values():
+    for name, value in model.state_dict().items():
+        if name.endswith((".scale", ".zero_point")):  # quantization metadata, not weights
+            continue
         if isinstance(value, torch.Tensor) and (value.is_floating_point() or value.is_quantized):
             tensors.append(_as_float(value))
         elif isinstance(value, tuple):  # packed params of a dynamic-quantized Linear: (weight, bias)

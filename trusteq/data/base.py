@@ -83,7 +83,8 @@ def stratified_carve(
             positions, test_size=fraction, random_state=seed, shuffle=True, stratify=split.labels
         )
     except ValueError as err:
-        counts = dict(zip(*np.unique(split.labels, return_counts=True), strict=True))
+        classes, sizes = np.unique(split.labels, return_counts=True)
+        counts = dict(zip(classes.tolist(), sizes.tolist(), strict=True))
         raise DataConfigError(
             f"{where}: cannot carve a stratified {fraction:.0%} of split {split.name!r} "
             f"({len(split)} examples, class counts {counts}): {err}. Use more data, a larger "

@@ -11,7 +11,7 @@ import pytest
 from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
-from trusteq.data import DataConfigError, DataIntegrityError, VaderSentimentCorpus
+from trusteq.data import DataConfigError, DataIntegrityError, VaderSentimentCorpus, vader_fetch
 from trusteq.data import vader as vader_module
 from trusteq.data.vader import CORPUS_DIRNAME, MANIFEST_NAME, ensure_vader_corpus
 
@@ -23,16 +23,20 @@ def _no_download(monkeypatch: pytest.MonkeyPatch) -> None:
     def refuse(target_dir: Path) -> Path:
         raise AssertionError("the test tried to download the vaderSentiment sdist")
 
-    monkeypatch.setattr(vader_module, "_download_sdist", refuse)
+    monkeypatch.setattr(vader_fetch, "_download_sdist", refuse)
 
 
-def make_source(cache_dir: Path, **overrides) -> VaderSentimentCorpus:
+def make_config(cache_dir: Path, **overrides):
     cfg = OmegaConf.load(CONFIG)
     cfg.cache_dir = str(cache_dir)
     cfg.ood_corpora = {"ood_tweets": "tweets"}
     for key, value in overrides.items():
         cfg[key] = value
-    return instantiate(cfg)
+    return cfg
+
+
+def make_source(cache_dir: Path, **overrides) -> VaderSentimentCorpus:
+    return instantiate(make_config(cache_dir, **overrides))
 
 
 def test_config_target_first_and_instantiate_is_lazy(tmp_path: Path) -> None:
@@ -99,9 +103,9 @@ def test_subsample_from_config(vader_cache: Path) -> None:
     assert len(data["train"]) == 20 and len(data["test"]) == 10 and len(data["ood_tweets"]) == 5
     assert len(data["validation"]) == len(full["validation"])
     assert set(data["train"].ids) <= set(full["train"].ids)
-    assert data["train"].ids == make_source(vader_cache, subsample={"train": 20}).load()[
-        "train"
-    ].ids
+    assert (
+        data["train"].ids == make_source(vader_cache, subsample={"train": 20}).load()["train"].ids
+    )
     assert source.identity()["subsample"]["train"] == 20
 
 
@@ -138,8 +142,10 @@ def test_no_ood_corpora(vader_cache: Path) -> None:
     ],
 )
 def test_bad_config_fails_in_constructor(tmp_path: Path, overrides: dict, field: str) -> None:
+    kwargs = OmegaConf.to_container(make_config(tmp_path, **overrides))
+    del kwargs["_target_"]  # called directly: Hydra would wrap the error
     with pytest.raises(DataConfigError, match=f"vader_movies.*'{field}'"):
-        make_source(tmp_path, **overrides)
+        VaderSentimentCorpus(**kwargs)
 
 
 def test_tampered_cache_is_detected(vader_cache: Path) -> None:
@@ -198,7 +204,7 @@ def fake_sdist(
     )
     path = tmp_path / "vaderSentiment-3.3.2.tar.gz"
     path.write_bytes(outer)
-    monkeypatch.setattr(vader_module, "VADER_SDIST_SHA256", hashlib.sha256(outer).hexdigest())
+    monkeypatch.setattr(vader_fetch, "VADER_SDIST_SHA256", hashlib.sha256(outer).hexdigest())
     return path
 
 
@@ -225,7 +231,7 @@ def test_extraction_from_sdist_is_atomic_and_cached(fake_sdist: Path, tmp_path: 
 
 
 def test_sdist_checksum_mismatch(fake_sdist: Path, tmp_path: Path, monkeypatch) -> None:
-    monkeypatch.setattr(vader_module, "VADER_SDIST_SHA256", "0" * 64)
+    monkeypatch.setattr(vader_fetch, "VADER_SDIST_SHA256", "0" * 64)
     with pytest.raises(DataIntegrityError, match="does not match the pinned"):
         ensure_vader_corpus(tmp_path / "cache", sdist_path=fake_sdist)
     assert not (tmp_path / "cache" / CORPUS_DIRNAME).exists()
@@ -243,8 +249,14 @@ def test_real_download(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     assert line_counts == vader_module.CORPUS_SIZES
     assert line_counts["movieReviewSnippets"] == 10_605
     data = source.load()
-    assert set(data.splits) == {"train", "validation", "test", "ood_tweets", "ood_amazon",
-                                "ood_nyt"}  # fmt: skip
+    assert set(data.splits) == {
+        "train",
+        "validation",
+        "test",
+        "ood_tweets",
+        "ood_amazon",
+        "ood_nyt",
+    }
     assert sum(len(data[s]) for s in ("train", "validation", "test")) == 10_072
     assert len(data["ood_tweets"]) == 3_432
     assert np.isclose(data["test"].labels.mean(), 4_996 / 10_072, atol=0.01)

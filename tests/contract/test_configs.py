@@ -1,0 +1,92 @@
+"""Every config composes, and every `_target_` config instantiates."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from hydra.utils import instantiate
+from omegaconf import OmegaConf
+
+from trusteq.testing.tiny import CONF_DIR, compose
+from trusteq.variants import StudyConfigError, build_variants
+
+GROUPS = sorted(p.name for p in CONF_DIR.iterdir() if p.is_dir() and p.name != "local")
+
+
+def _options(group: str) -> list[str]:
+    return sorted(p.stem for p in (CONF_DIR / group).glob("*.yaml"))
+
+
+@pytest.mark.parametrize(
+    ("group", "option"),
+    [(g, o) for g in GROUPS if g not in ("hydra", "characteristic", "compression")
+     for o in _options(g)],
+)
+def test_every_option_composes(group, option):
+    cfg = compose([f"{group}={option}"] if group != "debug" else ["debug=fast"])
+    assert cfg.study.name
+    OmegaConf.to_container(cfg.train, resolve=True)
+
+
+@pytest.mark.parametrize("path", sorted((CONF_DIR / "compression").glob("*.yaml")), ids=str)
+def test_compression_configs_instantiate(path: Path):
+    method = instantiate(OmegaConf.load(path))
+    assert hasattr(method, "apply") and method.identity()["method"]
+
+
+@pytest.mark.parametrize("path", sorted((CONF_DIR / "model").glob("*.yaml")), ids=str)
+def test_model_configs_instantiate_without_loading(path: Path):
+    cfg = OmegaConf.load(path)
+    if OmegaConf.is_missing(cfg, "name_or_path"):
+        cfg.name_or_path = "/some/folder"
+    backbone = instantiate(cfg)
+    assert backbone.identity()
+
+
+@pytest.mark.parametrize("path", sorted((CONF_DIR / "dataset").glob("*.yaml")), ids=str)
+def test_dataset_configs_instantiate_without_loading(path: Path, tmp_path):
+    cfg = OmegaConf.load(path)
+    for key in ("files.train", "files.test", "columns.text_a", "columns.label", "label_names"):
+        if OmegaConf.select(cfg, key, throw_on_missing=False) is None and "files" in cfg:
+            OmegaConf.update(cfg, key, ["a", "b"] if key == "label_names" else
+                             str(tmp_path / "x.csv") if key.startswith("files") else "col")
+    cfg.cache_dir = str(tmp_path) if "cache_dir" in cfg else None
+    if cfg.cache_dir is None:
+        del cfg["cache_dir"]
+    source = instantiate(cfg)
+    assert hasattr(source, "load")
+
+
+def test_quickstart_declares_the_issue_variants():
+    cfg = compose([])
+    variants = build_variants(cfg)
+    assert list(variants)[:2] == ["reference", "reference_seed43"]
+    steps = {name: [type(m).__name__ for _, m, _ in v.steps] for name, v in variants.items()}
+    assert steps["int8"] == ["DynamicInt8Quantization"]
+    assert steps["pruned50"] == ["GlobalMagnitudePruning"]
+    assert steps["layers3"] == ["LayerDrop"]
+    assert variants["int8"].parent == "reference" and not variants["int8"].finetune
+    assert variants["layers3"].finetune and variants["reference_seed43"].seed == 43
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ("study.variants.int8.parent=nope", "parent='nope' is not a declared variant"),
+        ("study.reference=nope", "study.reference='nope'"),
+        ("study.noise_floor=nope", "study.noise_floor='nope'"),
+        ("+study.variants.int8.colour=red", "unknown field"),
+        ("study.variants.pruned50.compression.prune.sparsity=1.5", "compression.sparsity=1.5"),
+        ("study.variants.layers3.compression.drop.num_layers=0", "at least one layer"),
+    ],
+)
+def test_bad_study_configs_fail_with_the_field_named(override, message):
+    with pytest.raises(StudyConfigError, match=message.replace("(", r"\(").replace("[", r"\[")):
+        build_variants(compose([override]))
+
+
+def test_parent_cycle_is_rejected():
+    cfg = compose(["+study.variants.reference.parent=int8"])
+    with pytest.raises(StudyConfigError, match="cycle"):
+        build_variants(cfg)
