@@ -1,4 +1,5 @@
 """trusteq: do compressed models keep the trust properties of their reference?"""
+
 from __future__ import annotations
 
 __version__ = "0.1.0"

@@ -1,9 +1,9 @@
 """Console entry points. Thin: compose the config with Hydra, call the stage, print a summary.
 
-    trusteq-study    train → infer → compare for every variant (the common case)
-    trusteq-train    fine-tune `variant=` (default: all); sweep with `-m variant=a,b`
-    trusteq-infer    one outputs entry per variant and split
-    trusteq-compare  read the cache, compute every matrix, log to MLflow
+trusteq-study    train → infer → compare for every variant (the common case)
+trusteq-train    fine-tune `variant=` (default: all); sweep with `-m variant=a,b`
+trusteq-infer    one outputs entry per variant and split
+trusteq-compare  read the cache, compute every matrix, log to MLflow
 """
 
 from __future__ import annotations
@@ -18,11 +18,47 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
+import warnings  # noqa: E402
+
 import hydra  # noqa: E402
 from omegaconf import DictConfig  # noqa: E402
 
+# Library chatter that says nothing about the user's run.
+for _name in ("lightning.pytorch", "lightning.fabric", "faiss.loader", "faiss"):
+    logging.getLogger(_name).setLevel(logging.WARNING)
+for _pattern in (
+    ".*LeafSpec.*",
+    ".*modules? in eval mode.*",
+    ".*log_every_n_steps.*",
+    ".*does not have many workers.*",
+    ".*torch.ao.quantization is deprecated.*",
+    ".*quantize_per_tensor.*",
+):
+    warnings.filterwarnings("ignore", message=_pattern)
+
 CONFIG_PATH = str(Path(__file__).resolve().parents[1] / "conf")
 log = logging.getLogger("trusteq")
+
+
+#: Columns of the printed summary; those with an interval print it in brackets.
+_SHOWN = (
+    "params_M",
+    "nonzero_M",
+    "size_MB",
+    "ex_per_s",
+    "accuracy",
+    "macro_f1",
+    "ece_eq_mass",
+    "brier",
+    "agreement",
+    "error_jaccard",
+    "chance_jaccard",
+    "kappa",
+    "abs_delta_ece",
+    "knn_k10",
+    "beyond_noise",
+)
+_WITH_CI = ("error_jaccard", "kappa", "knn_k10")
 
 
 def _print_summary(cfg: DictConfig, result, seconds: float) -> None:
@@ -31,23 +67,25 @@ def _print_summary(cfg: DictConfig, result, seconds: float) -> None:
 
     from trusteq.tracking.mlflow_tracking import ui_command
 
-    console = Console(width=200)
-    table = Table(title=f"trusteq study '{cfg.study.name}' on {cfg.compare.split} "
-                        f"(reference: {cfg.study.reference}; noise floor: {cfg.study.noise_floor})")
+    console = Console(width=250)
+    table = Table(
+        title=f"trusteq study '{cfg.study.name}' on split '{cfg.compare.split}': "
+        f"pairwise columns vs reference '{cfg.study.reference}' "
+        f"(noise floor = row '{cfg.study.noise_floor}'; [95% bootstrap CI])"
+    )
     frame = result.summary
-    columns = [c for c in frame.columns if not c.endswith(("_lo", "_hi")) and c != "description"]
-    table.add_column("variant")
+    columns = [c for c in _SHOWN if c in frame.columns]
+    table.add_column("variant", no_wrap=True)
     for column in columns:
-        table.add_column(column, justify="right")
+        table.add_column(column, justify="right", no_wrap=True)
     for name, row in frame.iterrows():
         cells = []
         for column in columns:
             value = row[column]
             if isinstance(value, float):
-                lo, hi = row.get(f"{column}_lo"), row.get(f"{column}_hi")
-                text = f"{value:.3f}"
-                if lo is not None and hi is not None and lo == lo:
-                    text += f" [{lo:.3f},{hi:.3f}]"
+                text = f"{value:.3f}" if abs(value) < 100 else f"{value:.0f}"
+                if column in _WITH_CI:
+                    text += f" [{row[column + '_lo']:.2f},{row[column + '_hi']:.2f}]"
                 cells.append(text)
             else:
                 cells.append(str(value))

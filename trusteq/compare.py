@@ -1,5 +1,7 @@
-"""Stage 3, compare: read every variant's cached outputs, compute unary characteristics and one V×V
-matrix per pairwise characteristic, build the summary table, and log it all to MLflow.
+"""Stage 3, compare: cached outputs → characteristics → MLflow.
+
+Reads every variant's cached outputs, computes unary characteristics and one V×V matrix per pairwise
+characteristic, builds the summary table, and logs it all to MLflow.
 
 No model runs here: a missing cache entry is an error that names the command that makes it.
 """
@@ -124,8 +126,16 @@ def summary_table(
             row[column] = result.value[i, j]
             row[f"{column}_lo"] = result.ci_low[i, j]
             row[f"{column}_hi"] = result.ci_high[i, j]
-            if floor_name and name not in (study.reference, floor_name) and char_name in (
-                "prediction_agreement", "error_jaccard", "error_consistency", "knn_agreement_k10"
+            if (
+                floor_name
+                and name not in (study.reference, floor_name)
+                and char_name
+                in (
+                    "prediction_agreement",
+                    "error_jaccard",
+                    "error_consistency",
+                    "knn_agreement_k10",
+                )
             ):
                 floor = result.value[i, result.variants.index(floor_name)]
                 if result.ci_high[i, j] < floor:
@@ -176,7 +186,7 @@ def write_results(result: ComparisonResult, folder: Path) -> None:
 def reliability_tables(
     arrays: dict[str, dict[str, np.ndarray]], n_bins: int
 ) -> dict[str, dict[str, dict[str, np.ndarray]]]:
-    """variant → binning → reliability table (equal-width and equal-mass)."""
+    """Variant → binning → reliability table (equal-width and equal-mass)."""
     return {
         name: {
             binning: reliability_table(a["probs"], a["targets"], n_bins=n_bins, binning=binning)

@@ -40,7 +40,10 @@ def git_sha() -> str | None:
     """The checkout's commit, or None outside git."""
     try:
         return subprocess.run(
-            ["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True,
+            ["git", "rev-parse", "HEAD"],
+            capture_output=True,
+            text=True,
+            check=True,
             cwd=Path(__file__).resolve().parent,
         ).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
@@ -122,8 +125,11 @@ class Study:
         )
 
     def model_key(self, name: str) -> str:
-        """Identity of variant `name`'s final weights: its checkpoint's digest, or its parent's
-        identity plus the post-training steps."""
+        """Identity of variant `name`'s final weights.
+
+        Its checkpoint key and weights digest, or its parent's identity plus the post-training
+        steps.
+        """
         variant = self.variants[name]
         if variant.finetune:
             key = self.checkpoint_key(name)
@@ -153,7 +159,7 @@ class Study:
         """Fine-tune variant `name` unless its checkpoint entry exists; returns its folder."""
         key = self.checkpoint_key(name)
         if self.store.exists(CHECKPOINT, key) and not force:
-            log.info("[%s] checkpoint cached: %s", name, key)
+            log.debug("[%s] checkpoint cached: %s", name, key)
             return self.store.path(CHECKPOINT, key)
         self.store.remove(CHECKPOINT, key)
         variant = self.variants[name]
@@ -169,8 +175,11 @@ class Study:
             self.recipe,
             self.runtime,
             variant.seed,
-            logger=lightning_logger(self.cfg, run_name=f"{self.name}/train/{name}",
-                                    tags={"trusteq.variant": name, "trusteq.stage": "train"}),
+            logger=lightning_logger(
+                self.cfg,
+                run_name=f"{self.name}/train/{name}",
+                tags={"trusteq.variant": name, "trusteq.stage": "train"},
+            ),
         )
         meta = {
             "variant": name,
@@ -229,8 +238,12 @@ class Study:
         stats = compression_stats(model)
         data = self._tokenized(tokenizer, split)
         arrays, seconds = predict(
-            model, data, int(self.cfg.infer.batch_size), self.runtime,
-            force_cpu=self._needs_cpu(name), embedding_layer=int(self.cfg.infer.embedding_layer),
+            model,
+            data,
+            int(self.cfg.infer.batch_size),
+            self.runtime,
+            force_cpu=self._needs_cpu(name),
+            embedding_layer=int(self.cfg.infer.embedding_layer),
         )
         meta = {
             "variant": name,

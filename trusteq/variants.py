@@ -104,7 +104,8 @@ def build_variants(cfg: DictConfig) -> dict[str, Variant]:
     reference = cfg.study.reference
     if reference not in variants:
         raise StudyConfigError(
-            f"study.reference={reference!r} is not a declared variant; declared: {sorted(variants)}."
+            f"study.reference={reference!r} is not a declared variant; "
+            f"declared: {sorted(variants)}."
         )
     for name in variants:
         _check_lineage(name, variants)

@@ -20,8 +20,12 @@ def _options(group: str) -> list[str]:
 
 @pytest.mark.parametrize(
     ("group", "option"),
-    [(g, o) for g in GROUPS if g not in ("hydra", "characteristic", "compression")
-     for o in _options(g)],
+    [
+        (g, o)
+        for g in GROUPS
+        if g not in ("hydra", "characteristic", "compression")
+        for o in _options(g)
+    ],
 )
 def test_every_option_composes(group, option):
     cfg = compose([f"{group}={option}"] if group != "debug" else ["debug=fast"])
@@ -49,8 +53,15 @@ def test_dataset_configs_instantiate_without_loading(path: Path, tmp_path):
     cfg = OmegaConf.load(path)
     for key in ("files.train", "files.test", "columns.text_a", "columns.label", "label_names"):
         if OmegaConf.select(cfg, key, throw_on_missing=False) is None and "files" in cfg:
-            OmegaConf.update(cfg, key, ["a", "b"] if key == "label_names" else
-                             str(tmp_path / "x.csv") if key.startswith("files") else "col")
+            OmegaConf.update(
+                cfg,
+                key,
+                ["a", "b"]
+                if key == "label_names"
+                else str(tmp_path / "x.csv")
+                if key.startswith("files")
+                else "col",
+            )
     cfg.cache_dir = str(tmp_path) if "cache_dir" in cfg else None
     if cfg.cache_dir is None:
         del cfg["cache_dir"]

@@ -52,8 +52,15 @@ def test_variants_really_differ(finished_study):
 def test_matrices_have_identity_diagonals_and_intervals(finished_study):
     _, study, _, result, _ = finished_study
     names = set(result.pairwise)
-    assert {"prediction_agreement", "error_jaccard", "chance_error_jaccard", "error_consistency",
-            "calibration_similarity", "knn_agreement_k1", "knn_agreement_k5"} <= names
+    assert {
+        "prediction_agreement",
+        "error_jaccard",
+        "chance_error_jaccard",
+        "error_consistency",
+        "calibration_similarity",
+        "knn_agreement_k1",
+        "knn_agreement_k5",
+    } <= names
     for name in ("prediction_agreement", "error_consistency", "knn_agreement_k5"):
         matrix = result.pairwise[name]
         assert matrix.value.shape == (5, 5)
@@ -86,9 +93,14 @@ def test_mlflow_store_holds_parent_children_and_artifacts(finished_study):
     assert "vs_reference.error_jaccard.ci_low" in int8.data.metrics
     child_artifacts = {a.path for a in client.list_artifacts(int8.info.run_id)}
     assert {"reliability_equal_mass.png", "reliability_equal_width.png"} <= child_artifacts
-    local = Path(mlflow.artifacts.download_artifacts(
-        run_id=result.parent_run_id, artifact_path="matrices", tracking_uri=client.tracking_uri,
-        dst_path=str(root / "download")))
+    local = Path(
+        mlflow.artifacts.download_artifacts(
+            run_id=result.parent_run_id,
+            artifact_path="matrices",
+            tracking_uri=client.tracking_uri,
+            dst_path=str(root / "download"),
+        )
+    )
     matrix = json.loads((local / "error_jaccard.json").read_text())
     assert matrix["variants"] == list(study.variants)
     assert (local / "error_jaccard.png").is_file() and (local / "error_jaccard.csv").is_file()
@@ -112,8 +124,9 @@ def test_second_run_reuses_cache_and_compare_runs_no_model(finished_study, monke
     assert again.infer() == keys
     cfg.logger.enabled = False
     second = run_compare(cfg, again)
-    np.testing.assert_allclose(second.pairwise["error_jaccard"].value,
-                               first.pairwise["error_jaccard"].value)
+    np.testing.assert_allclose(
+        second.pairwise["error_jaccard"].value, first.pairwise["error_jaccard"].value
+    )
 
 
 def test_force_recomputes_outputs(finished_study, monkeypatch):

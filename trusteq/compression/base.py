@@ -73,7 +73,9 @@ def _tensors(model: nn.Module) -> list[torch.Tensor]:
             continue
         if isinstance(value, torch.Tensor) and (value.is_floating_point() or value.is_quantized):
             tensors.append(_as_float(value))
-        elif isinstance(value, tuple):  # packed params of a dynamic-quantized Linear: (weight, bias)
+        elif isinstance(
+            value, tuple
+        ):  # packed params of a dynamic-quantized Linear: (weight, bias)
             tensors.extend(_as_float(t) for t in value if isinstance(t, torch.Tensor))
     return tensors
 

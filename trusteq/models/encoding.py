@@ -1,8 +1,8 @@
 """Tokenisation and batching of text splits for the classifier.
 
 Training batches are shuffled with dynamic padding; inference batches are sorted by length so that
-padding (and so CPU time) is minimal, and every item carries its row index so outputs are put back in
-the split's order.
+padding (and so CPU time) is minimal, and every item carries its row index so outputs are put back
+in the split's order.
 """
 
 from __future__ import annotations
@@ -50,7 +50,11 @@ class TokenizedSplit(Dataset):
         return len(self.input_ids)
 
     def __getitem__(self, index: int) -> dict[str, Any]:
-        item = {"index": index, "input_ids": self.input_ids[index], "label": int(self.labels[index])}
+        item = {
+            "index": index,
+            "input_ids": self.input_ids[index],
+            "label": int(self.labels[index]),
+        }
         if self.token_type_ids is not None:
             item["token_type_ids"] = self.token_type_ids[index]
         return item

@@ -66,7 +66,10 @@ def fine_tune(
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="trusteq-ckpt-") as ckpt_dir:
         best = ModelCheckpoint(
-            dirpath=ckpt_dir, monitor=recipe["monitor"], mode=mode, save_top_k=1,
+            dirpath=ckpt_dir,
+            monitor=recipe["monitor"],
+            mode=mode,
+            save_top_k=1,
             save_weights_only=True,
         )
         stop = EarlyStopping(
@@ -111,7 +114,9 @@ def predict(
     """
     module = SequenceClassifier(model.eval(), embedding_layer=embedding_layer)
     trainer = pl.Trainer(
-        logger=False, enable_checkpointing=False, inference_mode=True,
+        logger=False,
+        enable_checkpointing=False,
+        inference_mode=True,
         **_trainer_kwargs(runtime, force_cpu=force_cpu),
     )
     started = time.perf_counter()

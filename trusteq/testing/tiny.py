@@ -42,8 +42,12 @@ def tiny_bert_folder(folder: str | Path, words: Iterable[str] = (), num_layers: 
     tokenizer = BertTokenizerFast(vocab_file=str(folder / "vocab.txt"), do_lower_case=True)
     tokenizer.save_pretrained(folder)
     config = BertConfig(
-        vocab_size=len(vocab), hidden_size=32, num_hidden_layers=num_layers,
-        num_attention_heads=2, intermediate_size=64, max_position_embeddings=64,
+        vocab_size=len(vocab),
+        hidden_size=32,
+        num_hidden_layers=num_layers,
+        num_attention_heads=2,
+        intermediate_size=64,
+        max_position_embeddings=64,
     )
     torch.manual_seed(0)
     BertForSequenceClassification(config).save_pretrained(folder)
@@ -64,7 +68,9 @@ def sentiment_sentences(n: int, seed: int = 0) -> tuple[list[str], list[int]]:
     return texts, labels
 
 
-def write_sentiment_csvs(folder: str | Path, sizes: dict[str, int], seed: int = 0) -> dict[str, Path]:
+def write_sentiment_csvs(
+    folder: str | Path, sizes: dict[str, int], seed: int = 0
+) -> dict[str, Path]:
     """Write `text,label` CSV files per split (label names `negative` / `positive`)."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
@@ -75,7 +81,9 @@ def write_sentiment_csvs(folder: str | Path, sizes: dict[str, int], seed: int = 
         with open(path, "w", newline="", encoding="utf-8") as handle:
             writer = csv.writer(handle)
             writer.writerow(["text", "label"])
-            writer.writerows(zip(texts, ["positive" if y else "negative" for y in labels]))
+            writer.writerows(
+                zip(texts, ["positive" if y else "negative" for y in labels], strict=True)
+            )
         paths[split] = path
     return paths
 

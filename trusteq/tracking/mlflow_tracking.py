@@ -1,8 +1,8 @@
 """MLflow tracking: one experiment, one parent run per study, one child run per variant.
 
-Always an explicit tracking URI (`sqlite:///<abs>/mlruns/mlflow.db`) and an explicit artifact location
-under `mlruns/`: recent MLflow refuses the bare `./mlruns` file store, and artifacts would otherwise
-land relative to the working directory.
+Always an explicit tracking URI (`sqlite:///<abs>/mlruns/mlflow.db`) and an explicit artifact
+location under `mlruns/`: recent MLflow refuses the bare `./mlruns` file store, and artifacts would
+otherwise land relative to the working directory.
 
 Metric keys (stable):
     child run of a variant: the unary keys of `trusteq.characteristics.unary`, the compression keys

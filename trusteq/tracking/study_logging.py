@@ -40,7 +40,10 @@ def _log_figure(mlflow: Any, fig: Any, name: str) -> None:
 
 
 def log_comparison(
-    cfg: DictConfig, study: Study, result: ComparisonResult, arrays: dict[str, dict[str, np.ndarray]]
+    cfg: DictConfig,
+    study: Study,
+    result: ComparisonResult,
+    arrays: dict[str, dict[str, np.ndarray]],
 ) -> str:
     """Log `result` under a new parent run; returns the parent run id."""
     from trusteq.compare import reliability_tables, scratch_dir, write_results
@@ -63,25 +66,43 @@ def log_comparison(
     tables = reliability_tables(arrays, int(cfg.compare.n_bins))
     floor = cfg.study.noise_floor
     with mlflow.start_run(experiment_id=experiment_id, run_name=study.name, tags=tags) as parent:
-        mlflow.log_params(_flat_params("", {
-            "study": study.name, "reference": study.reference, "noise_floor": floor,
-            "variants": ",".join(study.variants), "train": OmegaConf.to_container(cfg.train),
-            "compare": OmegaConf.to_container(cfg.compare),
-        }))
+        mlflow.log_params(
+            _flat_params(
+                "",
+                {
+                    "study": study.name,
+                    "reference": study.reference,
+                    "noise_floor": floor,
+                    "variants": ",".join(study.variants),
+                    "train": OmegaConf.to_container(cfg.train),
+                    "compare": OmegaConf.to_container(cfg.compare),
+                },
+            )
+        )
         mlflow.log_dict(OmegaConf.to_container(cfg, resolve=True), "config.json")
         for name, matrix in result.pairwise.items():
-            _log_figure(mlflow, matrix_heatmap(
-                matrix.value, matrix.variants, f"{name} ({cfg.compare.split})",
-                *matrix.metadata.get("bounds", (None, None))), f"matrices/{name}.png")
+            _log_figure(
+                mlflow,
+                matrix_heatmap(
+                    matrix.value,
+                    matrix.variants,
+                    f"{name} ({cfg.compare.split})",
+                    *matrix.metadata.get("bounds", (None, None)),
+                ),
+                f"matrices/{name}.png",
+            )
             if floor:
                 i, j = matrix.variants.index(study.reference), matrix.variants.index(floor)
-                mlflow.log_metrics({
-                    f"noise_floor.{name}": float(matrix.value[i, j]),
-                    f"noise_floor.{name}.ci_low": float(matrix.ci_low[i, j]),
-                    f"noise_floor.{name}.ci_high": float(matrix.ci_high[i, j]),
-                })
+                mlflow.log_metrics(
+                    {
+                        f"noise_floor.{name}": float(matrix.value[i, j]),
+                        f"noise_floor.{name}.ci_low": float(matrix.ci_low[i, j]),
+                        f"noise_floor.{name}.ci_high": float(matrix.ci_high[i, j]),
+                    }
+                )
         knn = sorted(
-            (int(name.rsplit("_k", 1)[1]), m) for name, m in result.pairwise.items()
+            (int(name.rsplit("_k", 1)[1]), m)
+            for name, m in result.pairwise.items()
             if name.startswith("knn_agreement_k")
         )
         if knn:
@@ -93,47 +114,71 @@ def log_comparison(
                     continue
                 idx = [(m.variants.index(ref), m.variants.index(variant)) for _, m in knn]
                 curves[variant] = tuple(
-                    np.array([getattr(m, attr)[i, j] for (_, m), (i, j) in zip(knn, idx)])
+                    np.array(
+                        [getattr(m, attr)[i, j] for (_, m), (i, j) in zip(knn, idx, strict=True)]
+                    )
                     for attr in ("value", "ci_low", "ci_high")
                 )
-            _log_figure(mlflow, agreement_vs_k(ks, curves, f"kNN agreement with {ref}"),
-                        "knn_agreement_vs_k.png")
+            _log_figure(
+                mlflow,
+                agreement_vs_k(ks, curves, f"kNN agreement with {ref}"),
+                "knn_agreement_vs_k.png",
+            )
         with scratch_dir() as tmp:
             write_results(result, Path(tmp))
             mlflow.log_artifacts(tmp, "matrices")
             mlflow.log_artifact(str(Path(tmp) / "summary.csv"))
             mlflow.log_artifact(str(Path(tmp) / "summary.md"))
-        for name, variant in study.variants.items():
-            _log_variant(mlflow, experiment_id, parent.info.run_id, study, name, result,
-                         tables[name], tags)
+        for name in study.variants:
+            _log_variant(
+                mlflow, experiment_id, parent.info.run_id, study, name, result, tables[name], tags
+            )
         return parent.info.run_id
 
 
 def _log_variant(
-    mlflow: Any, experiment_id: str, parent_id: str, study: Study, name: str,
-    result: ComparisonResult, tables: dict[str, Any], tags: dict[str, str],
+    mlflow: Any,
+    experiment_id: str,
+    parent_id: str,
+    study: Study,
+    name: str,
+    result: ComparisonResult,
+    tables: dict[str, Any],
+    tags: dict[str, str],
 ) -> None:
     meta = result.meta[name]
     variant = study.variants[name]
     stats = meta["compression_stats"]
     with mlflow.start_run(
-        experiment_id=experiment_id, run_name=f"{study.name}/{name}", nested=True,
+        experiment_id=experiment_id,
+        run_name=f"{study.name}/{name}",
+        nested=True,
         parent_run_id=parent_id,
         tags={**tags, "trusteq.variant": name, "trusteq.seed": str(variant.seed)},
     ):
-        mlflow.log_params({
-            "variant": name, "parent": variant.parent or "", "seed": variant.seed,
-            "backbone": json.dumps(variant.backbone.identity()),
-            "steps": json.dumps(variant.step_identity())[:500], "finetune": variant.finetune,
-            "description": variant.description, "model_key": meta["model_key"],
-        })
+        mlflow.log_params(
+            {
+                "variant": name,
+                "parent": variant.parent or "",
+                "seed": variant.seed,
+                "backbone": json.dumps(variant.backbone.identity()),
+                "steps": json.dumps(variant.step_identity())[:500],
+                "finetune": variant.finetune,
+                "description": variant.description,
+                "model_key": meta["model_key"],
+            }
+        )
         metrics = {k: float(v) for k, v in result.unary[name].items()}
-        metrics.update({
-            "params": stats["parameters"], "nonzero_params": stats["nonzero_parameters"],
-            "sparsity": stats["sparsity"], "size_mb": stats["size_mb"],
-            "bits_per_weight": stats["bits_per_weight"],
-            "examples_per_second": meta["timings"]["examples_per_second"],
-        })
+        metrics.update(
+            {
+                "params": stats["parameters"],
+                "nonzero_params": stats["nonzero_parameters"],
+                "sparsity": stats["sparsity"],
+                "size_mb": stats["size_mb"],
+                "bits_per_weight": stats["bits_per_weight"],
+                "examples_per_second": meta["timings"]["examples_per_second"],
+            }
+        )
         for char_name, matrix in result.pairwise.items():
             i, j = matrix.variants.index(study.reference), matrix.variants.index(name)
             metrics[f"vs_reference.{char_name}"] = float(matrix.value[i, j])
@@ -141,7 +186,11 @@ def _log_variant(
             metrics[f"vs_reference.{char_name}.ci_high"] = float(matrix.ci_high[i, j])
         mlflow.log_metrics({k: v for k, v in metrics.items() if np.isfinite(v)})
         for binning, table in tables.items():
-            _log_figure(mlflow, reliability_diagram(table, f"{name}: reliability ({binning})"),
-                        f"reliability_{binning}.png")
-            mlflow.log_dict({k: np.asarray(v).tolist() for k, v in table.items()},
-                            f"reliability_{binning}.json")
+            _log_figure(
+                mlflow,
+                reliability_diagram(table, f"{name}: reliability ({binning})"),
+                f"reliability_{binning}.png",
+            )
+            mlflow.log_dict(
+                {k: np.asarray(v).tolist() for k, v in table.items()}, f"reliability_{binning}.json"
+            )

@@ -26,8 +26,9 @@ def reliability_diagram(table: Mapping[str, np.ndarray], title: str) -> Figure:
     filled = np.asarray(table["count"]) > 0
     conf = np.asarray(table["confidence"])[filled]
     acc = np.asarray(table["accuracy"])[filled]
-    err = np.vstack([acc - np.asarray(table["ci_low"])[filled],
-                     np.asarray(table["ci_high"])[filled] - acc])
+    err = np.vstack(
+        [acc - np.asarray(table["ci_low"])[filled], np.asarray(table["ci_high"])[filled] - acc]
+    )
     top.plot([0, 1], [0, 1], ls="--", color="grey", lw=1, label="perfect calibration")
     top.errorbar(conf, acc, yerr=err, fmt="o-", capsize=3, label="model (95% CI)")
     top.set_ylabel("accuracy")
@@ -43,7 +44,10 @@ def reliability_diagram(table: Mapping[str, np.ndarray], title: str) -> Figure:
 
 
 def matrix_heatmap(
-    values: np.ndarray, labels: Sequence[str], title: str, vmin: float | None = None,
+    values: np.ndarray,
+    labels: Sequence[str],
+    title: str,
+    vmin: float | None = None,
     vmax: float | None = None,
 ) -> Figure:
     """A V×V heatmap with each cell's value printed."""
@@ -55,8 +59,9 @@ def matrix_heatmap(
     for i in range(values.shape[0]):
         for j in range(values.shape[1]):
             if np.isfinite(values[i, j]):
-                ax.text(j, i, f"{values[i, j]:.3f}", ha="center", va="center", color="w",
-                        fontsize=8)
+                ax.text(
+                    j, i, f"{values[i, j]:.3f}", ha="center", va="center", color="w", fontsize=8
+                )
     fig.colorbar(image, ax=ax, fraction=0.046)
     ax.set_title(title, fontsize=10)
     fig.tight_layout()
@@ -74,6 +79,8 @@ def agreement_vs_k(
     Args:
         ks: the K values, shape `(K,)`.
         curves: variant → `(value, ci_low, ci_high)`, each shape `(K,)`.
+        title: figure title.
+        ylabel: y-axis label.
     """
     fig, ax = plt.subplots(figsize=(6, 4))
     for name, (value, low, high) in curves.items():

