@@ -21,6 +21,7 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 import warnings  # noqa: E402
 
 import hydra  # noqa: E402
+import lightning.pytorch  # noqa: E402, F401  (imported first so its logger levels can be lowered)
 from omegaconf import DictConfig  # noqa: E402
 
 # Library chatter that says nothing about the user's run.
@@ -28,7 +29,7 @@ for _name in ("lightning.pytorch", "lightning.fabric", "faiss.loader", "faiss"):
     logging.getLogger(_name).setLevel(logging.WARNING)
 for _pattern in (
     ".*LeafSpec.*",
-    ".*modules? in eval mode.*",
+    ".*in eval mode.*",
     ".*log_every_n_steps.*",
     ".*does not have many workers.*",
     ".*torch.ao.quantization is deprecated.*",

@@ -20,6 +20,7 @@ import pandas as pd
 from hydra.utils import instantiate
 from omegaconf import DictConfig
 
+from trusteq.analyses.base import AnalysisContext, AnalysisResult
 from trusteq.characteristics.base import CharacteristicFamily, PairwiseCharacteristic
 from trusteq.characteristics.calibration import reliability_table
 from trusteq.characteristics.matrix import PairwiseResult, pairwise_matrices
@@ -52,6 +53,7 @@ class ComparisonResult:
         pairwise: characteristic name → V×V result with bootstrap intervals.
         summary: one row per variant (see `summary_table`).
         meta: variant → the outputs entry's `meta.json`.
+        analyses: analysis name → its result (its matrices are also in `pairwise`).
         parent_run_id: the MLflow parent run, when logging is on.
     """
 
@@ -59,6 +61,7 @@ class ComparisonResult:
     pairwise: dict[str, PairwiseResult]
     summary: pd.DataFrame
     meta: dict[str, dict[str, Any]] = field(default_factory=dict)
+    analyses: dict[str, AnalysisResult] = field(default_factory=dict)
     parent_run_id: str | None = None
 
 
@@ -164,8 +167,23 @@ def run_compare(cfg: DictConfig, study: Study | None = None) -> ComparisonResult
             seed=int(cfg.compare.bootstrap_seed),
         ):
             pairwise[matrix.name] = matrix
+    context = AnalysisContext(study)
+    analyses: dict[str, AnalysisResult] = {}
+    for name, analysis in study.analyses.items():
+        log.info("analysis %s", name)
+        analyses[name] = analysis.run(context)
+        clash = set(analyses[name].matrices) & set(pairwise)
+        if clash:
+            raise ValueError(f"analyses.{name}: matrix names {sorted(clash)} are already taken.")
+        pairwise.update(analyses[name].matrices)
     summary = summary_table(study, unary, pairwise, metas)
-    result = ComparisonResult(unary=unary, pairwise=pairwise, summary=summary, meta=metas)
+    for analysis_result in analyses.values():
+        for variant, columns in analysis_result.summary.items():
+            for column, value in columns.items():
+                summary.loc[variant, column] = value
+    result = ComparisonResult(
+        unary=unary, pairwise=pairwise, summary=summary, meta=metas, analyses=analyses
+    )
     if cfg.logger.enabled:
         from trusteq.tracking.study_logging import log_comparison
 

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import importlib.metadata
 import logging
+import shutil
 import subprocess
+import time
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -33,6 +35,7 @@ log = logging.getLogger(__name__)
 
 CHECKPOINT = "checkpoints"
 OUTPUTS = "outputs"
+PRODUCED = "produced"
 _LIBRARIES = ("torch", "transformers", "lightning", "hydra-core", "mlflow", "faiss-cpu", "trusteq")
 
 
@@ -79,6 +82,12 @@ class Study:
         self.store = OutputStore(Path(cfg.paths.cache_dir).resolve())
         self.runtime = OmegaConf.to_container(cfg.trainer, resolve=True)
         self.recipe = OmegaConf.to_container(cfg.train, resolve=True)
+        self.producers: dict[str, Any] = {
+            str(name): instantiate(spec) for name, spec in (cfg.get("producers") or {}).items()
+        }
+        self.analyses: dict[str, Any] = {
+            str(name): instantiate(spec) for name, spec in (cfg.get("analyses") or {}).items()
+        }
         if self.runtime.get("num_threads"):
             torch.set_num_threads(int(self.runtime["num_threads"]))
 
@@ -311,10 +320,89 @@ class Study:
                 if self.variants[variant].finetune:
                     self.ensure_checkpoint(variant, force=force and variant == name)
 
+    def infer_splits(self) -> list[str]:
+        """`infer.splits` plus every split an analysis needs, in order, without repeats."""
+        splits = [str(split) for split in self.cfg.infer.splits]
+        for analysis in self.analyses.values():
+            splits += [s for s in analysis.required_splits() if s not in splits]
+        return splits
+
     def infer(self, only: str | list[str] | None = None, force: bool = False) -> dict[str, str]:
-        """Stage 2: one outputs entry per selected variant and configured split."""
+        """Stage 2: one outputs entry per selected variant and split, then every producer."""
         keys = {}
+        splits = self.infer_splits()
         for name in self.selected(only):
-            for split in self.cfg.infer.splits:
-                keys[f"{name}/{split}"] = self.ensure_outputs(name, str(split), force=force)
+            for split in splits:
+                keys[f"{name}/{split}"] = self.ensure_outputs(name, split, force=force)
+            for producer in self.producers:
+                keys[f"{name}/{producer}"] = self.ensure_produced(name, producer, force=force)
         return keys
+
+    # ------------------------------------------------------------------ producers
+    def produced_key(self, name: str, producer: str) -> str:
+        """Key of producer `producer`'s entry for variant `name`."""
+        spec = self.producers[producer]
+        return content_key(
+            PRODUCED,
+            {
+                "model": self.model_key(name),
+                "producer": spec.identity(),
+                "dataset": self.dataset.identity(),
+                "data": self.data[spec.split].fingerprint(),
+                "max_length": int(self.recipe["max_length"]),
+            },
+        )
+
+    def ensure_produced(self, name: str, producer: str, force: bool = False) -> str:
+        """Run producer `producer` on variant `name` unless cached; returns the key."""
+        for ancestor in self._lineage(name):
+            if self.variants[ancestor].finetune:
+                self.ensure_checkpoint(ancestor)
+        key = self.produced_key(name, producer)
+        if self.store.exists(PRODUCED, key) and not force:
+            log.info("[%s] %s cached: %s", name, producer, key)
+            return key
+        self.store.remove(PRODUCED, key)
+        spec = self.producers[producer]
+        model, tokenizer = self.load_model(name)
+        resume_dir = self.store.root / "resume" / key
+        resume_dir.mkdir(parents=True, exist_ok=True)
+        started = time.perf_counter()
+        arrays, records = spec.produce(
+            model,
+            tokenizer,
+            self.data[spec.split],
+            list(self.data.label_names),
+            self.runtime,
+            resume_dir,
+        )
+        meta = {
+            "variant": name,
+            "producer": producer,
+            "identity": spec.identity(),
+            "split": spec.split,
+            "ids": list(self.data[spec.split].ids),
+            "model_key": self.model_key(name),
+            "records": records,
+            "seconds": time.perf_counter() - started,
+            "git_sha": git_sha(),
+            "versions": library_versions(),
+        }
+        self.store.write_arrays(PRODUCED, key, arrays, meta)
+        shutil.rmtree(resume_dir, ignore_errors=True)
+        log.info("[%s] %s written: %s", name, producer, key)
+        return key
+
+    def load_produced(self, name: str, producer: str) -> tuple[dict[str, np.ndarray], dict]:
+        """Cached entry of producer `producer` for variant `name`; never runs a model.
+
+        Raises:
+            CacheError: the entry does not exist yet; the message gives the command that makes it.
+        """
+        key = self.produced_key(name, producer)
+        if not self.store.exists(PRODUCED, key):
+            raise CacheError(
+                f"{self.store.path(PRODUCED, key)}: no {producer!r} outputs for variant {name!r}. "
+                f"Run `trusteq-infer variant={name}` (or `trusteq-study`) first."
+            )
+        return self.store.read_arrays(PRODUCED, key), self.store.read_meta(PRODUCED, key)

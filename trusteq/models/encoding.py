@@ -99,11 +99,45 @@ class LengthSortedSampler(Sampler[int]):
         return len(self.order)
 
 
+class BucketBatchSampler(Sampler[list[int]]):
+    """Random batches of similar length: less padding, so less compute per epoch.
+
+    Each epoch shuffles all indices, cuts them into pools of `pool_batches` batches, sorts each pool
+    by length, cuts it into batches and shuffles the batch order (the "bucket iterator" of
+    torchtext / fairseq). Reproducible from `seed`; every epoch draws a new order.
+    """
+
+    def __init__(
+        self, lengths: np.ndarray, batch_size: int, seed: int, pool_batches: int = 50
+    ) -> None:
+        self.lengths = lengths
+        self.batch_size = batch_size
+        self.pool = batch_size * pool_batches
+        self.rng = np.random.default_rng(seed)
+
+    def __iter__(self) -> Iterator[list[int]]:
+        order = self.rng.permutation(len(self.lengths))
+        batches = []
+        for start in range(0, len(order), self.pool):
+            pool = order[start : start + self.pool]
+            pool = pool[np.argsort(self.lengths[pool], kind="stable")]
+            batches += [
+                pool[i : i + self.batch_size].tolist() for i in range(0, len(pool), self.batch_size)
+            ]
+        for index in self.rng.permutation(len(batches)):
+            yield batches[index]
+
+    def __len__(self) -> int:
+        pools, rest = divmod(len(self.lengths), self.pool)
+        return pools * -(-self.pool // self.batch_size) + -(-rest // self.batch_size)
+
+
 def train_loader(data: TokenizedSplit, batch_size: int, seed: int) -> DataLoader:
-    """Shuffled loader with dynamic padding, reproducible from `seed`."""
-    generator = torch.Generator().manual_seed(seed)
+    """Length-bucketed random batches with dynamic padding, reproducible from `seed`."""
     return DataLoader(
-        data, batch_size=batch_size, shuffle=True, collate_fn=data.collate, generator=generator
+        data,
+        batch_sampler=BucketBatchSampler(data.lengths(), batch_size, seed),
+        collate_fn=data.collate,
     )
 
 

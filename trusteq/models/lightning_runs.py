@@ -63,6 +63,9 @@ def fine_tune(
         weight_decay=float(recipe["weight_decay"]),
         warmup_ratio=float(recipe["warmup_ratio"]),
     )
+    # `from_pretrained` returns a model in eval mode and Lightning keeps submodule modes as found:
+    # without this, dropout would be off during fine-tuning.
+    module.model.train()
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="trusteq-ckpt-") as ckpt_dir:
         best = ModelCheckpoint(

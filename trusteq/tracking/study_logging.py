@@ -129,6 +129,15 @@ def log_comparison(
             mlflow.log_artifacts(tmp, "matrices")
             mlflow.log_artifact(str(Path(tmp) / "summary.csv"))
             mlflow.log_artifact(str(Path(tmp) / "summary.md"))
+        for analysis_name, analysis in result.analyses.items():
+            if analysis.study_metrics:
+                mlflow.log_metrics(
+                    {f"{analysis_name}.{k}": float(v) for k, v in analysis.study_metrics.items()}
+                )
+            for file_name, fig in analysis.figures.items():
+                _log_figure(mlflow, fig, f"analyses/{analysis_name}/{file_name}")
+            for file_name, table in analysis.tables.items():
+                mlflow.log_text(table.to_csv(index=False), f"analyses/{analysis_name}/{file_name}")
         for name in study.variants:
             _log_variant(
                 mlflow, experiment_id, parent.info.run_id, study, name, result, tables[name], tags
@@ -184,6 +193,9 @@ def _log_variant(
             metrics[f"vs_reference.{char_name}"] = float(matrix.value[i, j])
             metrics[f"vs_reference.{char_name}.ci_low"] = float(matrix.ci_low[i, j])
             metrics[f"vs_reference.{char_name}.ci_high"] = float(matrix.ci_high[i, j])
+        for analysis_name, analysis in result.analyses.items():
+            for key, value in analysis.variant_metrics.get(name, {}).items():
+                metrics[f"{analysis_name}.{key}"] = float(value)
         mlflow.log_metrics({k: v for k, v in metrics.items() if np.isfinite(v)})
         for binning, table in tables.items():
             _log_figure(

@@ -1,0 +1,49 @@
+"""The producer seam of the infer stage: per-variant outputs beyond one prediction pass.
+
+A producer (an explainer, an attack, ...) is a Hydra-instantiated object under `producers.<name>`.
+It runs a variant's model on one split and returns arrays plus JSON-able records; the study caches
+the result as `produced/<key>/`, keyed by the variant's model identity, the producer's `identity()`
+(seeds and budgets included) and the split's fingerprint. Long producers may checkpoint finished
+examples under `resume_dir` (kept across a killed run, deleted once the entry is published).
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from torch import nn
+
+from trusteq.data import TextSplit
+
+
+class Producer(abc.ABC):
+    """Base class of producers.
+
+    Attributes:
+        name: stable identifier.
+        split: the split it runs on (held-out data only: `test`, `validation` or `ood_*`).
+    """
+
+    name: str = "producer"
+    split: str = "test"
+
+    def identity(self) -> dict[str, Any]:
+        """Everything that defines the produced outputs (goes into the cache key)."""
+        params = {k: v for k, v in vars(self).items() if not k.startswith("_")}
+        return {"producer": type(self).__name__, **params}
+
+    @abc.abstractmethod
+    def produce(
+        self,
+        model: nn.Module,
+        tokenizer: Any,
+        data: TextSplit,
+        label_names: list[str],
+        runtime: Mapping[str, Any],
+        resume_dir: Path,
+    ) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+        """Run on `data`; return `(arrays, records)` (records: JSON-able, stored in meta.json)."""
