@@ -11,6 +11,7 @@ import pytest
 from trusteq.characteristics.chance_error_jaccard import ChanceErrorJaccard
 from trusteq.characteristics.error_jaccard import ErrorJaccard
 from trusteq.characteristics.matrix import pairwise_matrix
+from trusteq.data.error_lists import error_outputs
 
 DATA_DIR = (
     Path(__file__).resolve().parents[2].parent / "shared" / "data" / "paper_a_squad2_dev_errors"
@@ -41,19 +42,7 @@ def error_ids() -> dict[str, list[str]]:
 
 @pytest.fixture(scope="module")
 def outputs(error_ids) -> dict[str, dict[str, np.ndarray]]:
-    observed = sorted(set().union(*error_ids.values()))
-    assert len(observed) < N_DEV_QUESTIONS
-    # Questions no model got wrong are not in any list; padding to the full dev set changes no
-    # Jaccard value but fixes the error rates the chance correction needs.
-    universe = observed + [f"pad{i}" for i in range(N_DEV_QUESTIONS - len(observed))]
-    position = {question_id: i for i, question_id in enumerate(universe)}
-    targets = np.zeros(N_DEV_QUESTIONS, dtype=np.int64)
-    result = {}
-    for model, ids in error_ids.items():
-        preds = np.zeros(N_DEV_QUESTIONS, dtype=np.int64)
-        preds[[position[question_id] for question_id in ids]] = 1  # wrong = predicted 1
-        result[model] = {"preds": preds, "targets": targets}
-    return result
+    return error_outputs(error_ids, N_DEV_QUESTIONS)
 
 
 def test_error_counts_match_the_release_notes(error_ids):
