@@ -41,8 +41,8 @@ CONFIG_PATH = str(Path(__file__).resolve().parents[1] / "conf")
 log = logging.getLogger("trusteq")
 
 
-#: Columns of the printed summary; those with an interval print it in brackets.
-_SHOWN = (
+#: The printed summary: model facts, then divergence from the reference (intervals in brackets).
+_FACTS = (
     "params_M",
     "nonzero_M",
     "size_MB",
@@ -50,49 +50,56 @@ _SHOWN = (
     "accuracy",
     "macro_f1",
     "ece_eq_mass",
+    "ece_eq_width",
     "brier",
-    "agreement",
-    "error_jaccard",
-    "chance_jaccard",
-    "kappa",
-    "abs_delta_ece",
-    "knn_k10",
-    "beyond_noise",
 )
+_DIVERGENCE = ("agreement", "error_jaccard", "chance_jaccard", "kappa", "abs_delta_ece", "knn_k10")
 _WITH_CI = ("error_jaccard", "kappa", "knn_k10")
 
 
-def _print_summary(cfg: DictConfig, result, seconds: float) -> None:
+def _cell(row, column: str) -> str:
+    value = row[column]
+    if not isinstance(value, float):
+        return str(value)
+    if value != value:  # NaN
+        return "-"
+    text = f"{value:.3f}" if abs(value) < 100 else f"{value:.0f}"
+    if column in _WITH_CI and f"{column}_lo" in row:
+        text += f" [{row[column + '_lo']:.2f}, {row[column + '_hi']:.2f}]"
+    return text
+
+
+def _print_summary(cfg: DictConfig, result, seconds: float, out_dir: Path) -> None:
     from rich.console import Console
     from rich.table import Table
 
     from trusteq.tracking.mlflow_tracking import ui_command
 
-    console = Console(width=250)
-    table = Table(
-        title=f"trusteq study '{cfg.study.name}' on split '{cfg.compare.split}': "
-        f"pairwise columns vs reference '{cfg.study.reference}' "
-        f"(noise floor = row '{cfg.study.noise_floor}'; [95% bootstrap CI])"
-    )
+    console = Console(width=200)
     frame = result.summary
-    columns = [c for c in _SHOWN if c in frame.columns]
-    table.add_column("variant", no_wrap=True)
-    for column in columns:
-        table.add_column(column, justify="right", no_wrap=True)
-    for name, row in frame.iterrows():
-        cells = []
-        for column in columns:
-            value = row[column]
-            if isinstance(value, float):
-                text = f"{value:.3f}" if abs(value) < 100 else f"{value:.0f}"
-                if column in _WITH_CI:
-                    text += f" [{row[column + '_lo']:.2f},{row[column + '_hi']:.2f}]"
-                cells.append(text)
-            else:
-                cells.append(str(value))
-        table.add_row(str(name), *cells)
-    console.print(table)
-    console.print(f"finished in {seconds:.1f} s")
+    extra = [
+        c
+        for c in frame.columns
+        if c not in (*_FACTS, *_DIVERGENCE, "beyond_noise", "description")
+        and not c.endswith(("_lo", "_hi"))
+    ]
+    titles = (
+        f"'{cfg.study.name}': the variants on split '{cfg.compare.split}'",
+        f"'{cfg.study.name}': divergence from reference '{cfg.study.reference}' "
+        f"[95% paired-bootstrap CI]; the noise floor is row '{cfg.study.noise_floor}'",
+    )
+    for title, columns in zip(
+        titles, (_FACTS, (*_DIVERGENCE, *extra, "beyond_noise")), strict=True
+    ):
+        table = Table(title=title, title_justify="left")
+        shown = [c for c in columns if c in frame.columns]
+        table.add_column("variant", no_wrap=True)
+        for column in shown:
+            table.add_column(column, justify="right")
+        for name, row in frame.iterrows():
+            table.add_row(str(name), *(_cell(row, c) for c in shown))
+        console.print(table)
+    console.print(f"finished in {seconds:.1f} s; tables and matrices also in {out_dir}")
     if result.parent_run_id:
         console.print(f"MLflow parent run: {result.parent_run_id}\nOpen the UI: {ui_command(cfg)}")
 
@@ -108,8 +115,9 @@ def study(cfg: DictConfig) -> None:
     run.train(force=bool(cfg.force_train))
     run.infer(force=bool(cfg.force))
     result = run_compare(cfg, run)
-    write_results(result, Path(hydra.core.hydra_config.HydraConfig.get().runtime.output_dir))
-    _print_summary(cfg, result, time.perf_counter() - started)
+    out_dir = Path(hydra.core.hydra_config.HydraConfig.get().runtime.output_dir)
+    write_results(result, out_dir)
+    _print_summary(cfg, result, time.perf_counter() - started, out_dir)
 
 
 @hydra.main(version_base="1.3", config_path=CONFIG_PATH, config_name="study")
@@ -137,5 +145,6 @@ def compare(cfg: DictConfig) -> None:
 
     started = time.perf_counter()
     result = run_compare(cfg)
-    write_results(result, Path(hydra.core.hydra_config.HydraConfig.get().runtime.output_dir))
-    _print_summary(cfg, result, time.perf_counter() - started)
+    out_dir = Path(hydra.core.hydra_config.HydraConfig.get().runtime.output_dir)
+    write_results(result, out_dir)
+    _print_summary(cfg, result, time.perf_counter() - started, out_dir)
