@@ -16,7 +16,12 @@ from omegaconf import DictConfig, OmegaConf
 
 from trusteq.study import git_sha
 from trusteq.tracking.mlflow_tracking import _mlflow, ensure_experiment
-from trusteq.viz.plots import agreement_vs_k, matrix_heatmap, reliability_diagram
+from trusteq.viz.plots import (
+    agreement_vs_k,
+    matrix_heatmap,
+    reliability_diagram,
+    reliability_grid,
+)
 
 if TYPE_CHECKING:
     from trusteq.compare import ComparisonResult
@@ -113,7 +118,8 @@ def log_comparison(
                 if variant == ref:
                     continue
                 idx = [(m.variants.index(ref), m.variants.index(variant)) for _, m in knn]
-                curves[variant] = tuple(
+                label = f"{variant} (noise floor)" if variant == floor else variant
+                curves[label] = tuple(
                     np.array(
                         [getattr(m, attr)[i, j] for (_, m), (i, j) in zip(knn, idx, strict=True)]
                     )
@@ -123,6 +129,15 @@ def log_comparison(
                 mlflow,
                 agreement_vs_k(ks, curves, f"kNN agreement with {ref}"),
                 "knn_agreement_vs_k.png",
+            )
+        for binning in ("equal_mass", "equal_width"):
+            _log_figure(
+                mlflow,
+                reliability_grid(
+                    {name: tables[name][binning] for name in study.variants},
+                    f"reliability diagrams ({binning} bins, split {cfg.compare.split})",
+                ),
+                f"reliability_{binning}.png",
             )
         with scratch_dir() as tmp:
             write_results(result, Path(tmp))

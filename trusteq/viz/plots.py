@@ -12,6 +12,40 @@ import numpy as np  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
 
+def _draw_reliability(ax, table: Mapping[str, np.ndarray]) -> None:
+    filled = np.asarray(table["count"]) > 0
+    conf = np.asarray(table["confidence"])[filled]
+    acc = np.asarray(table["accuracy"])[filled]
+    err = np.vstack(
+        [acc - np.asarray(table["ci_low"])[filled], np.asarray(table["ci_high"])[filled] - acc]
+    )
+    ax.plot([0, 1], [0, 1], ls="--", color="grey", lw=1, label="perfect calibration")
+    ax.errorbar(conf, acc, yerr=err, fmt="o-", capsize=3, label="model (95% CI)")
+    ax.set_ylim(0, 1.02)
+    ax.set_xlim(0, 1)
+
+
+def reliability_grid(tables: Mapping[str, Mapping[str, np.ndarray]], title: str) -> Figure:
+    """Reliability diagrams of several variants side by side (shared axes).
+
+    Args:
+        tables: variant → reliability table (as for `reliability_diagram`).
+        title: figure title.
+    """
+    fig, axes = plt.subplots(
+        1, len(tables), figsize=(3.2 * len(tables), 3.4), sharey=True, squeeze=False
+    )
+    for ax, (name, table) in zip(axes[0], tables.items(), strict=True):
+        _draw_reliability(ax, table)
+        ax.set_title(name, fontsize=9)
+        ax.set_xlabel("confidence")
+    axes[0][0].set_ylabel("accuracy")
+    axes[0][0].legend(loc="upper left", fontsize=7)
+    fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
 def reliability_diagram(table: Mapping[str, np.ndarray], title: str) -> Figure:
     """Per-bin accuracy against mean confidence, with 95% interval bars and bin counts.
 
@@ -25,14 +59,8 @@ def reliability_diagram(table: Mapping[str, np.ndarray], title: str) -> Figure:
     )
     filled = np.asarray(table["count"]) > 0
     conf = np.asarray(table["confidence"])[filled]
-    acc = np.asarray(table["accuracy"])[filled]
-    err = np.vstack(
-        [acc - np.asarray(table["ci_low"])[filled], np.asarray(table["ci_high"])[filled] - acc]
-    )
-    top.plot([0, 1], [0, 1], ls="--", color="grey", lw=1, label="perfect calibration")
-    top.errorbar(conf, acc, yerr=err, fmt="o-", capsize=3, label="model (95% CI)")
+    _draw_reliability(top, table)
     top.set_ylabel("accuracy")
-    top.set_ylim(0, 1.02)
     top.legend(loc="upper left", fontsize=8)
     top.set_title(title, fontsize=10)
     bottom.bar(conf, np.asarray(table["count"])[filled], width=0.03)
@@ -84,7 +112,15 @@ def agreement_vs_k(
     """
     fig, ax = plt.subplots(figsize=(6, 4))
     for name, (value, low, high) in curves.items():
-        (line,) = ax.plot(ks, value, marker="o", label=name)
+        floor = name.endswith("(noise floor)")
+        (line,) = ax.plot(
+            ks,
+            value,
+            marker="o",
+            label=name,
+            ls="--" if floor else "-",
+            color="grey" if floor else None,
+        )
         ax.fill_between(ks, low, high, alpha=0.15, color=line.get_color())
     ax.set_xscale("log")
     ax.set_xticks(list(ks), [str(k) for k in ks])
