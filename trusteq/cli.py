@@ -46,7 +46,7 @@ _FACTS = (
     "params_M",
     "nonzero_M",
     "size_MB",
-    "ex_per_s",
+    "ms_per_ex",
     "accuracy",
     "macro_f1",
     "ece_eq_mass",

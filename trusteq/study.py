@@ -22,10 +22,12 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 from torch import nn
 
-from trusteq.compression.base import compression_stats
+from trusteq.compression.base import CompressionContext, compression_stats
+from trusteq.compression.pruning import pin_zero_weights, remove_pruning_masks
 from trusteq.data import DatasetSplits
 from trusteq.models.backbone import sha256_file
 from trusteq.models.encoding import TokenizedSplit
+from trusteq.models.latency import measure_latency
 from trusteq.models.lightning_runs import fine_tune, predict
 from trusteq.outputs.keys import content_key
 from trusteq.outputs.store import CacheError, OutputStore
@@ -36,7 +38,18 @@ log = logging.getLogger(__name__)
 CHECKPOINT = "checkpoints"
 OUTPUTS = "outputs"
 PRODUCED = "produced"
-_LIBRARIES = ("torch", "transformers", "lightning", "hydra-core", "mlflow", "faiss-cpu", "trusteq")
+_LIBRARIES = (
+    "torch",
+    "transformers",
+    "lightning",
+    "hydra-core",
+    "mlflow",
+    "faiss-cpu",
+    "onnxruntime",
+    "trusteq",
+)
+#: Latency measurement defaults (`infer.latency` overrides them); runtime only, never in a key.
+LATENCY_DEFAULTS = {"enabled": True, "batch_size": 32, "seq_len": 64, "repeats": 10, "warmup": 2}
 
 
 def git_sha() -> str | None:
@@ -83,10 +96,14 @@ class Study:
         self.runtime = OmegaConf.to_container(cfg.trainer, resolve=True)
         self.recipe = OmegaConf.to_container(cfg.train, resolve=True)
         self.producers: dict[str, Any] = {
-            str(name): instantiate(spec) for name, spec in (cfg.get("producers") or {}).items()
+            str(name): instantiate(spec)
+            for name, spec in (cfg.get("producers") or {}).items()
+            if spec is not None  # `producers.<name>=null` switches one off
         }
         self.analyses: dict[str, Any] = {
-            str(name): instantiate(spec) for name, spec in (cfg.get("analyses") or {}).items()
+            str(name): instantiate(spec)
+            for name, spec in (cfg.get("analyses") or {}).items()
+            if spec is not None  # `analyses.<name>=null` switches one off
         }
         if self.runtime.get("num_threads"):
             torch.set_num_threads(int(self.runtime["num_threads"]))
@@ -111,6 +128,10 @@ class Study:
         )
 
     # ------------------------------------------------------------------ keys
+    def recipe_for(self, name: str) -> dict[str, Any]:
+        """The `train` recipe of variant `name`: the study's, with the variant's overrides."""
+        return {**self.recipe, **self.variants[name].train}
+
     def checkpoint_key(self, name: str) -> str:
         """Key of the fine-tuned weights of variant `name` (which must fine-tune)."""
         variant = self.variants[name]
@@ -119,13 +140,15 @@ class Study:
             if variant.parent
             else {"backbone": variant.backbone.identity()}
         )
+        if variant.teacher:  # a distilled student depends on its teacher's exact weights
+            source["teacher_model"] = self.model_key(variant.teacher)
         return content_key(
             CHECKPOINT,
             {
                 **source,
                 "steps": variant.step_identity(),
                 "seed": variant.seed,
-                "recipe": self.recipe,
+                "recipe": self.recipe_for(name),
                 "num_labels": self.num_labels,
                 "dataset": self.dataset.identity(),
                 "train": self.data["train"].fingerprint(),
@@ -165,23 +188,47 @@ class Study:
 
     # ------------------------------------------------------------------ train
     def ensure_checkpoint(self, name: str, force: bool = False) -> Path:
-        """Fine-tune variant `name` unless its checkpoint entry exists; returns its folder."""
+        """Fine-tune variant `name` unless its checkpoint entry exists; returns its folder.
+
+        Its parent and teacher are made first (their weights are part of its key). A variant whose
+        lineage pruned weights keeps them at zero during fine-tuning (pinned by masks); a variant
+        with a teacher is distilled from the teacher's cached logits on `train`.
+        """
+        variant = self.variants[name]
+        for dependency in variant.dependencies():
+            self._ensure_checkpoints(dependency)
         key = self.checkpoint_key(name)
         if self.store.exists(CHECKPOINT, key) and not force:
             log.debug("[%s] checkpoint cached: %s", name, key)
             return self.store.path(CHECKPOINT, key)
         self.store.remove(CHECKPOINT, key)
-        variant = self.variants[name]
+        distillation: dict[str, Any] = {}
+        if variant.teacher:
+            teacher_key = self.ensure_outputs(variant.teacher, "train")
+            teacher = self.store.read_arrays(OUTPUTS, teacher_key)
+            method = variant.distillation
+            distillation = {
+                "teacher_logits": teacher["logits"],
+                "temperature": method.temperature,
+                "alpha": method.alpha,
+            }
         torch.manual_seed(variant.seed)  # the fresh head's initialisation
         model, tokenizer = self._initial_model(variant)
-        log.info("[%s] fine-tuning (%s)", name, key)
+        pinned = pin_zero_weights(model) if self._pins_zeros(name) else 0
+        log.info(
+            "[%s] %s (%s)%s",
+            name,
+            f"distilling from {variant.teacher}" if variant.teacher else "fine-tuning",
+            key,
+            f", {pinned} pruned weights pinned at zero" if pinned else "",
+        )
         from trusteq.tracking.mlflow_tracking import lightning_logger
 
         model, metrics = fine_tune(
             model,
             self._tokenized(tokenizer, "train"),
             self._tokenized(tokenizer, "validation"),
-            self.recipe,
+            self.recipe_for(name),
             self.runtime,
             variant.seed,
             logger=lightning_logger(
@@ -189,12 +236,17 @@ class Study:
                 run_name=f"{self.name}/train/{name}",
                 tags={"trusteq.variant": name, "trusteq.stage": "train"},
             ),
+            **distillation,
         )
+        remove_pruning_masks(model)
         meta = {
             "variant": name,
             "study": self.name,
             "train_metrics": metrics,
             "steps": variant.step_identity(),
+            "teacher": variant.teacher,
+            "recipe": self.recipe_for(name),
+            "pinned_zero_weights": pinned,
             "git_sha": git_sha(),
             "versions": library_versions(),
         }
@@ -211,9 +263,23 @@ class Study:
         else:
             tokenizer = variant.backbone.load_tokenizer()
             model = variant.backbone.load_classifier(self.num_labels)
-        for _, method, _ in variant.steps:
-            model = method.apply(model)
+        context = None
+        if any(getattr(method, "requires_data", False) for _, method, _ in variant.steps):
+            context = CompressionContext(
+                calibration=self._tokenized(tokenizer, "validation"), seed=variant.seed
+            )
+        for step, method, _ in variant.steps:
+            log.info("[%s] compression step %s: %s", variant.name, step, type(method).__name__)
+            model = method.apply(model, context)
         return model, tokenizer
+
+    def _pins_zeros(self, name: str) -> bool:
+        """Whether fine-tuning `name` must keep pruned weights at zero."""
+        return any(
+            getattr(method, "pins_zeros", False)
+            for ancestor in self._lineage(name)
+            for _, method, _ in self.variants[ancestor].steps
+        )
 
     def load_model(self, name: str, force: bool = False) -> tuple[nn.Module, Any]:
         """Variant `name`'s final model and tokenizer (training or compressing as needed)."""
@@ -231,12 +297,13 @@ class Study:
     def ensure_outputs(self, name: str, split: str, force: bool = False) -> str:
         """Run variant `name` on `split` unless its outputs entry exists; returns the key.
 
-        Fine-tunes the variant (and its parents) first when their checkpoints are missing.
-        `force` recomputes the outputs entry, not the checkpoints (see `train(force=True)`).
+        Fine-tunes the variant (and its parents and teachers) first when their checkpoints are
+        missing. `force` recomputes the outputs entry, not the checkpoints (see
+        `train(force=True)`). The entry's `meta.json` also records the model's size
+        (`compression_stats`) and its inference latency at a fixed batch size and sequence length
+        (`latency`, see `trusteq.models.latency`; runtime facts, not part of any key).
         """
-        for ancestor in self._lineage(name):
-            if self.variants[ancestor].finetune:
-                self.ensure_checkpoint(ancestor)
+        self._ensure_checkpoints(name)
         key = self.outputs_key(name, split)
         if self.store.exists(OUTPUTS, key) and not force:
             log.info("[%s] outputs on %s cached: %s", name, split, key)
@@ -246,6 +313,7 @@ class Study:
         variant = self.variants[name]
         stats = compression_stats(model)
         data = self._tokenized(tokenizer, split)
+        latency = self._latency(name, model, data)
         arrays, seconds = predict(
             model,
             data,
@@ -264,8 +332,10 @@ class Study:
             "parent": variant.parent,
             "steps": variant.step_identity(),
             "seed": variant.seed,
+            "teacher": variant.teacher,
             "backbone": variant.backbone.identity(),
             "compression_stats": stats.to_dict(),
+            "latency": latency,
             "timings": {"predict_seconds": seconds, "examples_per_second": len(data) / seconds},
             "config": OmegaConf.to_container(self.cfg, resolve=True),
             "git_sha": git_sha(),
@@ -274,6 +344,56 @@ class Study:
         self.store.write_arrays(OUTPUTS, key, arrays, meta)
         log.info("[%s] outputs on %s written: %s (%.1f s)", name, split, key, seconds)
         return key
+
+    def _latency(self, name: str, model: nn.Module, data: TokenizedSplit) -> dict[str, Any] | None:
+        """Median forward time at `infer.latency` settings on the variant's device, or None."""
+        settings = {**LATENCY_DEFAULTS, **(self.cfg.infer.get("latency") or {})}
+        if not settings.pop("enabled") or len(data) == 0:
+            return None
+        accelerator = str(self.runtime.get("accelerator", "auto"))
+        on_gpu = (
+            accelerator in ("gpu", "cuda", "auto")
+            and torch.cuda.is_available()
+            and not self._needs_cpu(name)
+        )
+        latency = measure_latency(
+            model,
+            data,
+            batch_size=int(settings["batch_size"]),
+            seq_len=int(settings["seq_len"]),
+            repeats=int(settings["repeats"]),
+            warmup=int(settings["warmup"]),
+            device="cuda" if on_gpu else "cpu",
+        )
+        model.to("cpu")
+        log.info(
+            "[%s] latency %.2f ms/example (batch %d x %d tokens, %s)",
+            name,
+            latency["ms_per_example"],
+            latency["batch_size"],
+            latency["seq_len"],
+            latency["device"],
+        )
+        return latency
+
+    def _ensure_checkpoints(self, name: str) -> None:
+        """Fine-tune, in dependency order, every variant `name` needs, itself included."""
+        for dependency in self._dependency_order(name):
+            if self.variants[dependency].finetune:
+                self.ensure_checkpoint(dependency)
+
+    def _dependency_order(self, name: str) -> list[str]:
+        """`name` after everything it needs (parents and teachers, recursively), no repeats."""
+        order: list[str] = []
+
+        def visit(current: str) -> None:
+            for dependency in self.variants[current].dependencies():
+                visit(dependency)
+            if current not in order:
+                order.append(current)
+
+        visit(name)
+        return order
 
     def _lineage(self, name: str) -> list[str]:
         chain = [name]
@@ -316,7 +436,7 @@ class Study:
     def train(self, only: str | list[str] | None = None, force: bool = False) -> None:
         """Stage 1: fine-tune every selected variant that fine-tunes (and their parents)."""
         for name in self.selected(only):
-            for variant in self._lineage(name):
+            for variant in self._dependency_order(name):
                 if self.variants[variant].finetune:
                     self.ensure_checkpoint(variant, force=force and variant == name)
 
@@ -355,9 +475,7 @@ class Study:
 
     def ensure_produced(self, name: str, producer: str, force: bool = False) -> str:
         """Run producer `producer` on variant `name` unless cached; returns the key."""
-        for ancestor in self._lineage(name):
-            if self.variants[ancestor].finetune:
-                self.ensure_checkpoint(ancestor)
+        self._ensure_checkpoints(name)
         key = self.produced_key(name, producer)
         if self.store.exists(PRODUCED, key) and not force:
             log.info("[%s] %s cached: %s", name, producer, key)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -11,6 +12,7 @@ from omegaconf import OmegaConf
 from trusteq.testing.tiny import CONF_DIR, compose
 from trusteq.variants import StudyConfigError, build_variants
 
+APPENDED_GROUPS = {"analysis", "explainer", "ood"}
 GROUPS = sorted(p.name for p in CONF_DIR.iterdir() if p.is_dir() and p.name != "local")
 
 
@@ -28,7 +30,13 @@ def _options(group: str) -> list[str]:
     ],
 )
 def test_every_option_composes(group, option):
-    cfg = compose([f"{group}={option}"] if group != "debug" else ["debug=fast"])
+    if group == "debug":
+        overrides = ["debug=fast"]
+    elif group in APPENDED_GROUPS:  # not in conf/study.yaml's defaults list: appended with +
+        overrides = [f"+{group}={option}"]
+    else:
+        overrides = [f"{group}={option}"]
+    cfg = compose(overrides)
     assert cfg.study.name
     OmegaConf.to_container(cfg.train, resolve=True)
 
@@ -101,3 +109,46 @@ def test_parent_cycle_is_rejected():
     cfg = compose(["+study.variants.reference.parent=int8"])
     with pytest.raises(StudyConfigError, match="cycle"):
         build_variants(cfg)
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ("study.variants.pruned50.compression.prune.sparsity=1.0", "compression.sparsity=1.0"),
+        (
+            "study.variants.heads50.compression.prune_heads.fraction=0.95",
+            "heads50.compression.prune_heads: compression.fraction=0.95 asks to prune 68 heads",
+        ),
+        ("study.variants.layers3.compression.drop.num_layers=0", "at least one layer"),
+        ("study.variants.layers3.compression.drop.num_layers=7", "num_layers=7 exceeds"),
+        ("study.variants.distilled3.compression.drop.num_layers=4", "only 3 alternate layers"),
+        ("study.variants.int8.compression.quantize.backend=nope", "compression.backend='nope'"),
+        ("study.variants.onnx_int8.compression.quantize.quantization=int4", "int4"),
+        ("~study.variants.distilled3.teacher", "distillation step needs a teacher"),
+        ("study.variants.distilled3.teacher=distilled3", "teacher cycle"),
+        ("study.variants.distilled3.teacher=nope", "distilled3.teacher='nope' is not a declared"),
+        ("+study.variants.onnx_int8.finetune=true", "a quantized model cannot be fine-tuned"),
+        ("study.variants.pruned50_onnx_int8.parent=onnx_int8", "ends with a quantization step"),
+        ("+study.variants.pruned50_ft.train.epochz=3", "unknown recipe field(s) ['epochz']"),
+        ("+study.variants.int8.train.max_steps=3", "does not fine-tune"),
+    ],
+)
+def test_bad_compression_sweep_configs_fail_with_the_field_named(override, message):
+    cfg = compose(["experiment=compression_sweep", override])
+    with pytest.raises(StudyConfigError, match=re.escape(message)):
+        build_variants(cfg)
+
+
+def test_compression_sweep_declares_one_variant_per_method():
+    variants = build_variants(compose(["experiment=compression_sweep"]))
+    methods = {type(m).__name__ for v in variants.values() for _, m, _ in v.steps}
+    assert methods >= {
+        "DynamicInt8Quantization",
+        "OnnxRuntimeQuantization",
+        "GlobalMagnitudePruning",
+        "AttentionHeadPruning",
+        "LayerDrop",
+        "Distillation",
+    }
+    assert variants["distilled3"].teacher == "reference"
+    assert variants["pruned50_ft"].train == {"max_steps": 60} and variants["pruned50_ft"].finetune

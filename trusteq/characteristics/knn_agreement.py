@@ -23,14 +23,38 @@ Embedding = Literal["embeddings_cls", "embeddings_mean"]
 DEFAULT_CHUNK_SIZE = 4096
 
 
+def exact_index(dim: int, metric: Literal["ip", "l2"] = "ip") -> faiss.Index:
+    """An exact (flat, brute-force) faiss index, moved to every GPU when faiss sees one.
+
+    On CPU builds (``faiss-cpu``) ``faiss.get_num_gpus()`` is 0 and the plain CPU index is
+    returned, so results and tests do not change. GPU flat indexes search at most K = 2048.
+
+    Args:
+        dim: D, the vector width.
+        metric: ``"ip"`` (inner product; cosine on unit vectors) or ``"l2"`` (squared L2).
+
+    Returns:
+        An empty ``IndexFlatIP`` / ``IndexFlatL2`` (or its GPU counterpart).
+
+    Raises:
+        ValueError: unknown ``metric``.
+    """
+    if metric not in ("ip", "l2"):
+        raise ValueError(f"metric must be 'ip' or 'l2', got {metric!r}")
+    index = faiss.IndexFlatIP(dim) if metric == "ip" else faiss.IndexFlatL2(dim)
+    if faiss.get_num_gpus() > 0:
+        index = faiss.index_cpu_to_all_gpus(index)
+    return index
+
+
 def knn_indices(embeddings: np.ndarray, k: int, chunk_size: int = DEFAULT_CHUNK_SIZE) -> np.ndarray:
     """The K nearest neighbours of every example by cosine similarity, the example itself excluded.
 
-    Exact search (``faiss.IndexFlatIP`` on L2-normalised copies; zero vectors stay zero and are
-    similar to nothing). Each query asks for K + 1 results and drops itself; if duplicates of an
-    example push it out of its own K + 1 results, the last result is dropped instead, so every row
-    holds K distinct other examples. Rows are ordered by decreasing similarity, so the first K'
-    columns are the K' nearest neighbours for any K' <= K (up to ties).
+    Exact search (``faiss.IndexFlatIP`` on L2-normalised copies, on GPU when faiss sees one; zero
+    vectors stay zero and are similar to nothing). Each query asks for K + 1 results and drops
+    itself; if duplicates of an example push it out of its own K + 1 results, the last result is
+    dropped instead, so every row holds K distinct other examples. Rows are ordered by decreasing
+    similarity, so the first K' columns are the K' nearest neighbours for any K' <= K (up to ties).
 
     Args:
         embeddings: shape `(N, D)`, float.
@@ -58,7 +82,7 @@ def knn_indices(embeddings: np.ndarray, k: int, chunk_size: int = DEFAULT_CHUNK_
     if not np.isfinite(vectors).all():
         raise ValueError("embeddings contain NaN or infinite values")
     faiss.normalize_L2(vectors)
-    index = faiss.IndexFlatIP(vectors.shape[1])
+    index = exact_index(vectors.shape[1], "ip")
     index.add(vectors)
     neighbours = np.empty((n_examples, k), dtype=np.int64)
     for start in range(0, n_examples, chunk_size):

@@ -9,14 +9,21 @@ bottom layers).
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from torch import nn
 
-from trusteq.compression.base import Compression, CompressionConfigError
+from trusteq.compression.base import (
+    Architecture,
+    Compression,
+    CompressionConfigError,
+    CompressionContext,
+)
 
 _STRATEGIES = ("bottom", "top", "alternate")
 
 
-def _layer_list(model: nn.Module) -> tuple[nn.Module, str]:
+def layer_list(model: nn.Module) -> tuple[nn.Module, str]:
     """The module holding the transformer blocks and the attribute name of its ModuleList."""
     base = getattr(model, model.base_model_prefix) if hasattr(model, "base_model_prefix") else model
     for owner_name, list_name in (("encoder", "layer"), ("transformer", "layer")):
@@ -35,7 +42,8 @@ class LayerDrop(Compression):
     Args:
         num_layers: how many layers remain, >= 1.
         keep: `bottom` (drop the top layers), `top` (drop the bottom layers) or `alternate`
-            (every other layer, starting from the first, then trimmed to `num_layers`).
+            (every other layer, starting from the first, then trimmed to `num_layers`; the
+            student initialisation of DistilBERT, Sanh et al. 2019, arXiv 1910.01108).
 
     Raises:
         CompressionConfigError: num_layers < 1, an unknown strategy, or (on apply) num_layers larger
@@ -57,16 +65,29 @@ class LayerDrop(Compression):
         """Indices of the layers kept out of `depth`."""
         if self.num_layers > depth:
             raise CompressionConfigError(
-                f"compression.num_layers={self.num_layers} exceeds the model's {depth} layers."
+                f"compression.num_layers={self.num_layers} exceeds the model's {depth} layers. "
+                f"Fix: compression.num_layers<={depth}."
             )
         if self.keep == "bottom":
             return list(range(self.num_layers))
         if self.keep == "top":
             return list(range(depth - self.num_layers, depth))
-        return list(range(0, depth, 2))[: self.num_layers] or [0]
+        every_other = list(range(0, depth, 2))
+        if self.num_layers > len(every_other):
+            raise CompressionConfigError(
+                f"compression.num_layers={self.num_layers} with compression.keep=alternate: a "
+                f"{depth}-layer model has only {len(every_other)} alternate layers. Fix: "
+                f"compression.num_layers<={len(every_other)} or another compression.keep."
+            )
+        return every_other[: self.num_layers]
 
-    def apply(self, model: nn.Module) -> nn.Module:
-        owner, list_name = _layer_list(model)
+    def check(self, architecture: Architecture) -> Architecture:
+        kept = len(self.kept_indices(architecture.num_layers))
+        total = round(architecture.total_heads * kept / architecture.num_layers)
+        return replace(architecture, num_layers=kept, total_heads=total)
+
+    def apply(self, model: nn.Module, context: CompressionContext | None = None) -> nn.Module:
+        owner, list_name = layer_list(model)
         layers = getattr(owner, list_name)
         kept = self.kept_indices(len(layers))
         setattr(owner, list_name, nn.ModuleList([layers[i] for i in kept]))

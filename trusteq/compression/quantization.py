@@ -11,7 +11,7 @@ import warnings
 import torch
 from torch import nn
 
-from trusteq.compression.base import Compression, CompressionConfigError
+from trusteq.compression.base import Compression, CompressionConfigError, CompressionContext
 
 
 class DynamicInt8Quantization(Compression):
@@ -26,6 +26,7 @@ class DynamicInt8Quantization(Compression):
     """
 
     requires_cpu = True  # dynamic int8 kernels exist for CPU only
+    final = True  # packed int8 weights: no further step, no fine-tuning
 
     def __init__(self, backend: str = "x86") -> None:
         supported = list(torch.backends.quantized.supported_engines)
@@ -36,7 +37,7 @@ class DynamicInt8Quantization(Compression):
             )
         self.backend = backend
 
-    def apply(self, model: nn.Module) -> nn.Module:
+    def apply(self, model: nn.Module, context: CompressionContext | None = None) -> nn.Module:
         torch.backends.quantized.engine = self.backend
         model = model.to("cpu").eval()
         with warnings.catch_warnings():

@@ -58,6 +58,12 @@ class Backbone:
         """Everything that defines the weights (goes into cache keys)."""
         return {"name_or_path": self.name_or_path, "revision": self.revision}
 
+    def load_config(self) -> Any:
+        """The backbone's `transformers` config (reads `config.json` only, no weights)."""
+        from transformers import AutoConfig
+
+        return AutoConfig.from_pretrained(self.path(), revision=self.revision)
+
     def load_tokenizer(self) -> Any:
         """The backbone's fast tokenizer."""
         return AutoTokenizer.from_pretrained(self.path(), revision=self.revision, use_fast=True)

@@ -3,7 +3,8 @@
 Fine-tuning follows the common BERT recipe: AdamW with decoupled weight decay (biases and LayerNorm
 weights excluded) and a linear warm-up then linear decay schedule (Devlin et al. 2019). The
 prediction step returns logits and two sentence embeddings per example, so a single pass fills a
-cache entry.
+cache entry. `DistillationClassifier` trains a student on a teacher's cached logits instead of
+(or besides) the gold labels.
 """
 
 from __future__ import annotations
@@ -116,3 +117,41 @@ class SequenceClassifier(pl.LightningModule):
             "optimizer": optimizer,
             "lr_scheduler": {"scheduler": scheduler, "interval": "step"},
         }
+
+
+class DistillationClassifier(SequenceClassifier):
+    """Fine-tunes a student on a teacher's cached logits (Hinton et al. 2015, arXiv 1503.02531).
+
+    The training loss is `trusteq.compression.distillation.distillation_loss`; validation,
+    prediction and the optimiser are those of `SequenceClassifier`.
+
+    Args:
+        model: the student `...ForSequenceClassification` model.
+        teacher_logits: shape `(N, C)`, the teacher's logits on the training split, row i for
+            example i (batches carry their row `index`).
+        temperature: softening temperature T > 0.
+        alpha: weight of the distillation term, in [0, 1].
+        **kwargs: `SequenceClassifier` arguments.
+    """
+
+    def __init__(
+        self,
+        model: PreTrainedModel | nn.Module,
+        teacher_logits: torch.Tensor,
+        temperature: float = 2.0,
+        alpha: float = 0.5,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(model, **kwargs)
+        self.teacher_logits = torch.as_tensor(teacher_logits, dtype=torch.float32)
+        self.temperature = temperature
+        self.alpha = alpha
+
+    def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor:
+        from trusteq.compression.distillation import distillation_loss
+
+        logits = self(batch).logits
+        teacher = self.teacher_logits[batch["index"].cpu()].to(logits.device)
+        loss = distillation_loss(logits, teacher, batch["labels"], self.temperature, self.alpha)
+        self.log("train_loss", loss, prog_bar=True, batch_size=len(logits))
+        return loss

@@ -14,7 +14,7 @@ import torch
 from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint
 from torch import nn
 
-from trusteq.models.classifier import SequenceClassifier
+from trusteq.models.classifier import DistillationClassifier, SequenceClassifier
 from trusteq.models.encoding import TokenizedSplit, inference_loader, train_loader
 
 log = logging.getLogger(__name__)
@@ -39,30 +39,61 @@ def fine_tune(
     runtime: Mapping[str, Any],
     seed: int,
     logger: Any = False,
+    teacher_logits: np.ndarray | None = None,
+    temperature: float = 2.0,
+    alpha: float = 0.5,
 ) -> tuple[nn.Module, dict[str, float]]:
     """Fine-tune `model` and return it with the weights of its best validation epoch.
+
+    With `teacher_logits` the training loss is Hinton et al.'s (2015) distillation loss
+    (`DistillationClassifier`); with `recipe["max_steps"]` training stops after that many
+    optimiser steps (short recovery fine-tuning) and validates every `max_steps` steps, or at
+    every epoch end when an epoch is shorter.
 
     Args:
         model: a `...ForSequenceClassification` model.
         train: tokenised training split.
         validation: tokenised validation split (early stopping and best-checkpoint selection).
         recipe: `epochs`, `batch_size`, `learning_rate`, `weight_decay`, `warmup_ratio`,
-            `monitor` (`val_accuracy` or `val_loss`), `early_stopping_patience`.
+            `monitor` (`val_accuracy` or `val_loss`), `early_stopping_patience`, optionally
+            `max_steps` (> 0: a step budget instead of `epochs`).
         runtime: `trainer` config (accelerator, precision, progress bar).
         seed: seeds data order, dropout and anything else random.
         logger: a Lightning logger or False.
+        teacher_logits: shape `(N, C)`, a teacher's logits on `train` (row i = example i), or
+            None for plain cross-entropy fine-tuning.
+        temperature: distillation temperature T > 0.
+        alpha: weight of the distillation term, in [0, 1].
 
     Returns:
         `(model, metrics)`: the best-epoch model on CPU, and `best_score`, `epochs_run`, `seconds`.
     """
     pl.seed_everything(seed, workers=True, verbose=False)
     mode = "min" if recipe["monitor"].endswith("loss") else "max"
-    module = SequenceClassifier(
-        model,
-        learning_rate=float(recipe["learning_rate"]),
-        weight_decay=float(recipe["weight_decay"]),
-        warmup_ratio=float(recipe["warmup_ratio"]),
-    )
+    optimisation = {
+        "learning_rate": float(recipe["learning_rate"]),
+        "weight_decay": float(recipe["weight_decay"]),
+        "warmup_ratio": float(recipe["warmup_ratio"]),
+    }
+    if teacher_logits is not None:
+        module: SequenceClassifier = DistillationClassifier(
+            model,
+            torch.from_numpy(np.asarray(teacher_logits, dtype=np.float32)),
+            temperature=temperature,
+            alpha=alpha,
+            **optimisation,
+        )
+    else:
+        module = SequenceClassifier(model, **optimisation)
+    loader = train_loader(train, int(recipe["batch_size"]), seed)
+    max_steps = int(recipe.get("max_steps") or -1)
+    budget: dict[str, Any] = {"max_epochs": int(recipe["epochs"])}
+    if max_steps > 0:
+        # Validate every max_steps steps, or each epoch end when an epoch is shorter.
+        interval = min(max_steps, len(loader))
+        budget = {"max_epochs": -1, "max_steps": max_steps}
+        if interval < len(loader):
+            budget |= {"val_check_interval": interval, "check_val_every_n_epoch": None}
     # `from_pretrained` returns a model in eval mode and Lightning keeps submodule modes as found:
     # without this, dropout would be off during fine-tuning.
     module.model.train()
@@ -79,23 +110,20 @@ def fine_tune(
             monitor=recipe["monitor"], mode=mode, patience=int(recipe["early_stopping_patience"])
         )
         trainer = pl.Trainer(
-            max_epochs=int(recipe["epochs"]),
+            **budget,
             callbacks=[best, stop],
             logger=logger,
             num_sanity_val_steps=0,
             log_every_n_steps=10,
             **_trainer_kwargs(runtime),
         )
-        trainer.fit(
-            module,
-            train_loader(train, int(recipe["batch_size"]), seed),
-            inference_loader(validation, int(recipe["batch_size"])),
-        )
+        trainer.fit(module, loader, inference_loader(validation, int(recipe["batch_size"])))
         state = torch.load(best.best_model_path, map_location="cpu", weights_only=True)
         module.load_state_dict(state["state_dict"])
         metrics = {
             "best_score": float(best.best_model_score),
             "epochs_run": int(trainer.current_epoch),
+            "steps_run": int(trainer.global_step),
             "seconds": time.perf_counter() - started,
         }
     return module.model.to("cpu").eval(), metrics

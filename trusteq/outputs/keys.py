@@ -1,8 +1,8 @@
 """Content-hash keys for cache entries.
 
 A key is the sha256 of the canonical JSON of everything that defines an entry's contents (model
-weights identity, compression steps, data fingerprint, seed, training recipe, a format version) and of
-nothing else (batch size at inference, device, threads, progress bars).
+weights identity, compression steps, data fingerprint, seed, training recipe, a format version)
+and of nothing else (batch size at inference, device, threads, progress bars).
 """
 
 from __future__ import annotations

@@ -1,8 +1,9 @@
 """The on-disk cache: atomic, content-addressed entries.
 
 Layout: `<root>/<kind>/<key>/` holding the entry's files and a `meta.json` written last. An entry is
-built in `<root>/<kind>/.tmp-<key>-<random>/` and renamed into place in one `os.rename`, so a killed
-job leaves at most a temporary folder (ignored, and removed by `clean_temporary`), never a half entry.
+built in `<root>/<kind>/.tmp-<key>-<random>/` and renamed into place in one `os.rename`, so a
+killed job leaves at most a temporary folder (ignored, and removed by `clean_temporary`), never a
+half entry.
 If two jobs build the same entry at once, the first rename wins and the second copy is discarded.
 """
 
@@ -81,8 +82,10 @@ class OutputStore:
     ) -> Path:
         """Publish an entry holding `arrays` (safetensors) and `meta`; returns its folder."""
         with self.building(kind, key, meta) as tmp:
-            save_file({name: np.ascontiguousarray(a) for name, a in arrays.items()},
-                      str(tmp / TENSORS_FILE))
+            save_file(
+                {name: np.ascontiguousarray(a) for name, a in arrays.items()},
+                str(tmp / TENSORS_FILE),
+            )
         return self.path(kind, key)
 
     def read_meta(self, kind: str, key: str) -> dict[str, Any]:

@@ -97,8 +97,14 @@ def compose(overrides: list[str]) -> Any:
         return hydra_compose("study", overrides=overrides)
 
 
-def tiny_overrides(root: Path, model_dir: Path, files: dict[str, Path]) -> list[str]:
-    """Overrides that turn the quick-start into a seconds-long study on a tiny BERT."""
+def tiny_overrides(
+    root: Path, model_dir: Path, files: dict[str, Path], explain: bool = False
+) -> list[str]:
+    """Overrides that turn the quick-start into a seconds-long study on a tiny BERT.
+
+    The OOD analysis is dropped (local files have no `ood_*` splits); so are the explainers and
+    the attribution analysis unless `explain` (they would dominate a seconds-long test).
+    """
     return [
         "debug=fast",
         f"paths.root_dir={root}",
@@ -116,4 +122,4 @@ def tiny_overrides(root: Path, model_dir: Path, files: dict[str, Path]) -> list[
         "study.variants.layers3.compression.drop.num_layers=1",
         "train.epochs=2",
         "train.learning_rate=1e-3",
-    ]
+    ] + (["++analyses.ood=null"] if explain else ["~analyses", "~producers"])

@@ -130,6 +130,13 @@ def log_comparison(
                 agreement_vs_k(ks, curves, f"kNN agreement with {ref}"),
                 "knn_agreement_vs_k.png",
             )
+        from trusteq.viz.tradeoff import tradeoff_figure
+
+        for x, file_name in (
+            ("size_mb", "tradeoff_size.png"),
+            ("ms_per_example", "tradeoff_latency.png"),
+        ):
+            _log_figure(mlflow, tradeoff_figure(result, study.reference, floor, x=x), file_name)
         for binning in ("equal_mass", "equal_width"):
             _log_figure(
                 mlflow,
@@ -192,6 +199,13 @@ def _log_variant(
                 "model_key": meta["model_key"],
             }
         )
+        latency = meta.get("latency") or {}
+        mlflow.log_params(
+            {
+                "teacher": getattr(variant, "teacher", None) or "",
+                "latency_device": latency.get("device", ""),
+            }
+        )
         metrics = {k: float(v) for k, v in result.unary[name].items()}
         metrics.update(
             {
@@ -201,6 +215,9 @@ def _log_variant(
                 "size_mb": stats["size_mb"],
                 "bits_per_weight": stats["bits_per_weight"],
                 "examples_per_second": meta["timings"]["examples_per_second"],
+                "linear_sparsity": stats.get("linear_sparsity", float("nan")),
+                "latency_ms_per_example": latency.get("ms_per_example", float("nan")),
+                "latency_examples_per_second": latency.get("examples_per_second", float("nan")),
             }
         )
         for char_name, matrix in result.pairwise.items():

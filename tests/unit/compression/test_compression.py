@@ -33,26 +33,36 @@ def test_stats_count_parameters_like_torch(tiny_model):
     assert stats.size_mb > 0
 
 
+@pytest.mark.parametrize("scope", ["encoder", "all"])
 @pytest.mark.parametrize("sparsity", [0.3, 0.5, 0.9])
-def test_global_pruning_reaches_requested_sparsity(tiny_model, sparsity):
-    linear = [m.weight for m in tiny_model.modules() if isinstance(m, torch.nn.Linear)]
-    all_weights = torch.cat([w.detach().abs().flatten() for w in linear])
+def test_global_pruning_reaches_requested_sparsity(tiny_model, sparsity, scope):
+    owner = tiny_model.bert.encoder if scope == "encoder" else tiny_model
+    pool = [m for m in owner.modules() if isinstance(m, torch.nn.Linear)]
+    outside = [
+        (m, m.weight.detach().clone())
+        for m in tiny_model.modules()
+        if isinstance(m, torch.nn.Linear) and all(m is not p for p in pool)
+    ]
+    all_weights = torch.cat([m.weight.detach().abs().flatten() for m in pool])
     threshold = all_weights.kthvalue(int(sparsity * all_weights.numel())).values
-    pruned = GlobalMagnitudePruning(sparsity).apply(tiny_model)
-    weights = torch.cat(
-        [m.weight.detach().flatten() for m in pruned.modules() if isinstance(m, torch.nn.Linear)]
-    )
+    pruned = GlobalMagnitudePruning(sparsity, scope=scope).apply(tiny_model)
+    weights = torch.cat([m.weight.detach().flatten() for m in pool])
     achieved = float((weights == 0).float().mean())
     assert abs(achieved - sparsity) < 0.01
     assert float(weights.abs().max()) >= float(threshold)  # large weights survive
     assert _logits(pruned).shape == (2, 2)
     assert not any("weight_orig" in n for n, _ in pruned.named_parameters())  # mask made permanent
+    assert (scope == "all") != bool(outside)
+    for module, weight in outside:  # pooler and head untouched under scope=encoder
+        assert torch.equal(module.weight, weight)
 
 
 @pytest.mark.parametrize("sparsity", [-0.1, 1.0, 1.5])
 def test_pruning_rejects_bad_sparsity(sparsity):
     with pytest.raises(CompressionConfigError, match="compression.sparsity"):
         GlobalMagnitudePruning(sparsity)
+    with pytest.raises(CompressionConfigError, match="compression.scope='head'"):
+        GlobalMagnitudePruning(0.5, scope="head")
 
 
 def test_int8_is_smaller_and_close(tiny_model):

@@ -1,0 +1,152 @@
+"""Fast model calls for perturbation explainers: batched, memoised, in inference mode.
+
+LIME and SHAP ask for the model's class probabilities on hundreds of perturbed copies of one input.
+:class:`PerturbationScorer` answers such a request by evaluating each *distinct* perturbation once
+(memoised by the tuple of perturbed segment texts), sorting the rest by length so that dynamic
+padding wastes little, and running them through the model in batches of the configured size under
+`torch.inference_mode` (and autocast on a GPU). The straightforward use of the libraries (one text
+per forward pass, repeated texts recomputed) is what `benchmarks/explain_speed.py` compares with.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+Segments = tuple[str, ...]
+
+
+def is_dynamically_quantized(model: nn.Module) -> bool:
+    """True when `model` holds `torch.ao` quantized modules (CPU-only kernels, no autograd)."""
+    return any(
+        type(module).__module__.startswith("torch.ao.nn.quantized") for module in model.modules()
+    )
+
+
+def explanation_device(model: nn.Module, runtime: Mapping[str, Any]) -> torch.device:
+    """Where to run a variant's explanations.
+
+    The GPU when the runtime asks for one (`trainer.accelerator` `gpu`, `cuda` or `auto`) and one is
+    available, unless the model is dynamically quantized (its int8 kernels exist for CPU only).
+    """
+    wants_gpu = str(runtime.get("accelerator", "cpu")) in ("gpu", "cuda", "auto")
+    if wants_gpu and torch.cuda.is_available() and not is_dynamically_quantized(model):
+        return torch.device("cuda")
+    return torch.device("cpu")
+
+
+def autocast_dtype(device: torch.device, precision: str | None) -> torch.dtype | None:
+    """The autocast dtype for `trainer.precision` on `device` (None: full float32).
+
+    Autocast is used on a GPU only: `bf16-mixed` → bfloat16, `16-mixed` → float16.
+    """
+    if device.type != "cuda" or not precision:
+        return None
+    if str(precision).startswith("bf16"):
+        return torch.bfloat16
+    if str(precision).startswith("16"):
+        return torch.float16
+    return None
+
+
+def logits_of(output: Any) -> torch.Tensor:
+    """The logits of a classifier's forward output (a `ModelOutput`, a tuple or a tensor)."""
+    if hasattr(output, "logits"):
+        return output.logits
+    if isinstance(output, tuple | list):
+        return output[0]
+    return output
+
+
+class PerturbationScorer:
+    """Class probabilities of (perturbed) inputs: batched, memoised, inference mode.
+
+    Args:
+        model: a sequence classifier taking the tokenizer's encoding as keyword arguments and
+            returning logits `(B, C)` (or an object with `.logits`).
+        tokenizer: a `transformers` tokenizer; pairs are encoded as two segments.
+        max_length: truncation length in tokens (pairs truncated longest-first).
+        batch_size: B, perturbations per forward pass (runtime only).
+        device: where the model runs.
+        precision: `trainer.precision`; selects autocast on a GPU (see :func:`autocast_dtype`).
+
+    Attributes:
+        n_requested: perturbations asked for since construction.
+        n_evaluated: distinct perturbations actually run through the model.
+        n_forward: forward passes made.
+    """
+
+    def __init__(
+        self,
+        model: nn.Module,
+        tokenizer: Any,
+        max_length: int,
+        batch_size: int,
+        device: torch.device | str = "cpu",
+        precision: str | None = None,
+    ) -> None:
+        self.model = model
+        self.tokenizer = tokenizer
+        self.max_length = int(max_length)
+        self.batch_size = int(batch_size)
+        self.device = torch.device(device)
+        self.dtype = autocast_dtype(self.device, precision)
+        self.n_requested = 0
+        self.n_evaluated = 0
+        self.n_forward = 0
+        self._memo: dict[Segments, np.ndarray] = {}
+
+    def reset_memo(self) -> None:
+        """Forget memoised results (call between examples to bound memory)."""
+        self._memo.clear()
+
+    def _autocast(self) -> contextlib.AbstractContextManager:
+        if self.dtype is None:
+            return contextlib.nullcontext()
+        return torch.autocast(self.device.type, dtype=self.dtype)
+
+    def _batches(self, pending: list[Segments]) -> Iterator[list[Segments]]:
+        # Longest first (characters as a proxy for tokens): similar lengths share a batch.
+        pending = sorted(pending, key=lambda segments: -sum(len(s) for s in segments))
+        for start in range(0, len(pending), self.batch_size):
+            yield pending[start : start + self.batch_size]
+
+    def encode(self, batch: Sequence[Segments]) -> dict[str, torch.Tensor]:
+        """Tokenise a batch of single texts or pairs (padded to the batch's longest)."""
+        first = [segments[0] for segments in batch]
+        second = [segments[1] for segments in batch] if len(batch[0]) > 1 else None
+        encoded = self.tokenizer(
+            first,
+            second,
+            truncation=True,
+            max_length=self.max_length,
+            padding=True,
+            return_tensors="pt",
+        )
+        return {key: value.to(self.device) for key, value in encoded.items()}
+
+    def __call__(self, inputs: Sequence[Segments]) -> np.ndarray:
+        """Class probabilities of each input.
+
+        Args:
+            inputs: length n; each a tuple of segment texts (`(text_a,)` or `(text_a, text_b)`).
+
+        Returns:
+            shape `(n, C)`, float64 softmax probabilities, in the order of `inputs`.
+        """
+        self.n_requested += len(inputs)
+        pending = [segments for segments in dict.fromkeys(inputs) if segments not in self._memo]
+        if pending:
+            with torch.inference_mode(), self._autocast():
+                for batch in self._batches(pending):
+                    logits = logits_of(self.model(**self.encode(batch)))
+                    probs = torch.softmax(logits.float(), dim=-1).cpu().numpy().astype(np.float64)
+                    self._memo.update(zip(batch, probs, strict=True))
+                    self.n_forward += 1
+            self.n_evaluated += len(pending)
+        return np.stack([self._memo[segments] for segments in inputs])
