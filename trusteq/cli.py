@@ -77,20 +77,25 @@ def _print_summary(cfg: DictConfig, result, seconds: float, out_dir: Path) -> No
 
     console = Console(width=200)
     frame = result.summary
-    extra = [
-        c
-        for c in frame.columns
-        if c not in (*_FACTS, *_DIVERGENCE, "beyond_noise", "description")
-        and not c.endswith(("_lo", "_hi"))
-    ]
+    core = (
+        *_FACTS,
+        *_DIVERGENCE,
+        "beyond_noise",
+        "description",
+        "bits_per_weight",
+        "linear_sparsity",
+        "ex_per_s",
+    )
+    extra = tuple(c for c in frame.columns if c not in core and not c.endswith(("_lo", "_hi")))
     titles = (
         f"'{cfg.study.name}': the variants on split '{cfg.compare.split}'",
         f"'{cfg.study.name}': divergence from reference '{cfg.study.reference}' "
         f"[95% paired-bootstrap CI]; the noise floor is row '{cfg.study.noise_floor}'",
+        f"'{cfg.study.name}': analyses (OOD detection and flag agreement, attribution agreement)",
     )
-    for title, columns in zip(
-        titles, (_FACTS, (*_DIVERGENCE, *extra, "beyond_noise")), strict=True
-    ):
+    for title, columns in zip(titles, (_FACTS, (*_DIVERGENCE, "beyond_noise"), extra), strict=True):
+        if not columns:
+            continue
         table = Table(title=title, title_justify="left")
         shown = [c for c in columns if c in frame.columns]
         table.add_column("variant", no_wrap=True)

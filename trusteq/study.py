@@ -313,7 +313,8 @@ class Study:
         variant = self.variants[name]
         stats = compression_stats(model)
         data = self._tokenized(tokenizer, split)
-        latency = self._latency(name, model, data)
+        # Latency is a fact of the model, not of the split: timed once, with the compared split.
+        latency = self._latency(name, model, data) if split == str(self.cfg.compare.split) else None
         arrays, seconds = predict(
             model,
             data,
