@@ -302,9 +302,23 @@ def knn_agreement_family(
         >>> [member.name for member in knn_agreement_family(ks=[1, 5])]
         ['knn_agreement_k1', 'knn_agreement_k5']
     """
+    return neighbour_family(KNNAgreement, "knn_agreement", ks, embedding, chunk_size)
+
+
+def neighbour_family(
+    member: type[KNNAgreement],
+    name: str,
+    ks: Iterable[int],
+    embedding: Embedding = "embeddings_cls",
+    chunk_size: int = DEFAULT_CHUNK_SIZE,
+) -> CharacteristicFamily:
+    """One `member` per K, all searching neighbours once per model at the largest K.
+
+    Raises:
+        ValueError: an empty ``ks`` or a K < 1.
+    """
     ks = _check_ks(ks)
     search_k = max(ks)
     return CharacteristicFamily(
-        "knn_agreement",
-        [KNNAgreement(k, embedding, search_k=search_k, chunk_size=chunk_size) for k in ks],
+        name, [member(k, embedding, search_k=search_k, chunk_size=chunk_size) for k in ks]
     )

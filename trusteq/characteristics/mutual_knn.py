@@ -16,7 +16,7 @@ from trusteq.characteristics.knn_agreement import (
     DEFAULT_CHUNK_SIZE,
     Embedding,
     KNNAgreement,
-    _check_ks,
+    neighbour_family,
     neighbour_jaccard,
 )
 
@@ -119,9 +119,4 @@ def mutual_knn_family(
         >>> [member.name for member in mutual_knn_family(ks=[5, 10])]
         ['mutual_knn_k5', 'mutual_knn_k10']
     """
-    ks = _check_ks(ks)
-    search_k = max(ks)
-    return CharacteristicFamily(
-        "mutual_knn",
-        [MutualKNN(k, embedding, search_k=search_k, chunk_size=chunk_size) for k in ks],
-    )
+    return neighbour_family(MutualKNN, "mutual_knn", ks, embedding, chunk_size)
