@@ -411,14 +411,23 @@ class Study:
         Raises:
             CacheError: the entry does not exist yet; the message gives the command that makes it.
         """
-        key = self.outputs_key(name, split)
-        if not self.store.exists(OUTPUTS, key):
+        return self._read_entry(
+            OUTPUTS,
+            self.outputs_key(name, split),
+            f"outputs for variant {name!r} on split {split!r}",
+            name,
+        )
+
+    def _read_entry(
+        self, kind: str, key: str, what: str, name: str
+    ) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+        """An entry's arrays and meta, or a CacheError that names the command making it."""
+        if not self.store.exists(kind, key):
             raise CacheError(
-                f"{self.store.path(OUTPUTS, key)}: no outputs for variant {name!r} on split "
-                f"{split!r}. Run `trusteq-infer experiment=<this experiment> variant={name}` "
-                "(or `trusteq-study`) first."
+                f"{self.store.path(kind, key)}: no {what}. Run `trusteq-infer experiment=<this "
+                f"experiment> variant={name}` (or `trusteq-study`) first."
             )
-        return self.store.read_arrays(OUTPUTS, key), self.store.read_meta(OUTPUTS, key)
+        return self.store.read_arrays(kind, key), self.store.read_meta(kind, key)
 
     # ------------------------------------------------------------------ stages
     def selected(self, only: str | list[str] | None) -> list[str]:
@@ -518,10 +527,9 @@ class Study:
         Raises:
             CacheError: the entry does not exist yet; the message gives the command that makes it.
         """
-        key = self.produced_key(name, producer)
-        if not self.store.exists(PRODUCED, key):
-            raise CacheError(
-                f"{self.store.path(PRODUCED, key)}: no {producer!r} outputs for variant {name!r}. "
-                f"Run `trusteq-infer variant={name}` (or `trusteq-study`) first."
-            )
-        return self.store.read_arrays(PRODUCED, key), self.store.read_meta(PRODUCED, key)
+        return self._read_entry(
+            PRODUCED,
+            self.produced_key(name, producer),
+            f"{producer!r} outputs for variant {name!r}",
+            name,
+        )

@@ -148,6 +148,16 @@ class _TopK(AttributionCharacteristic):
         }
 
 
+class _CountOverK(_TopK):
+    """Krishna et al. (2022) agreements: a count of matching top-k words, divided by k."""
+
+    count = "both"
+
+    def scores(self, a: np.ndarray, b: np.ndarray, valid: np.ndarray) -> np.ndarray:
+        parts = self._parts(a, b)
+        return parts[self.count] / parts["k"]
+
+
 class TopKJaccard(_TopK):
     """Jaccard of the two top-K word sets (Paper B).
 
@@ -165,7 +175,7 @@ class TopKJaccard(_TopK):
         return parts["both"] / parts["either"]
 
 
-class FeatureAgreement(_TopK):
+class FeatureAgreement(_CountOverK):
     """Krishna et al. (2022) feature agreement ``|T_a ∩ T_b| / k``.
 
     Examples:
@@ -177,39 +187,31 @@ class FeatureAgreement(_TopK):
 
     label = "feature_agreement"
 
-    def scores(self, a: np.ndarray, b: np.ndarray, valid: np.ndarray) -> np.ndarray:
-        parts = self._parts(a, b)
-        return parts["both"] / parts["k"]
+    count = "both"
 
 
-class RankAgreement(_TopK):
+class RankAgreement(_CountOverK):
     """Krishna et al. (2022) rank agreement: same word at the same rank ``r ≤ k``, over k."""
 
     label = "rank_agreement"
 
-    def scores(self, a: np.ndarray, b: np.ndarray, valid: np.ndarray) -> np.ndarray:
-        parts = self._parts(a, b)
-        return parts["same_rank"] / parts["k"]
+    count = "same_rank"
 
 
-class SignAgreement(_TopK):
+class SignAgreement(_CountOverK):
     """Krishna et al. (2022) sign agreement: shared top-k words with the same sign, over k."""
 
     label = "sign_agreement"
 
-    def scores(self, a: np.ndarray, b: np.ndarray, valid: np.ndarray) -> np.ndarray:
-        parts = self._parts(a, b)
-        return parts["both_same_sign"] / parts["k"]
+    count = "both_same_sign"
 
 
-class SignedRankAgreement(_TopK):
+class SignedRankAgreement(_CountOverK):
     """Krishna et al. (2022) signed rank agreement: same word, same rank, same sign, over k."""
 
     label = "signed_rank_agreement"
 
-    def scores(self, a: np.ndarray, b: np.ndarray, valid: np.ndarray) -> np.ndarray:
-        parts = self._parts(a, b)
-        return parts["same_rank_sign"] / parts["k"]
+    count = "same_rank_sign"
 
 
 class RankCorrelation(AttributionCharacteristic):
