@@ -158,7 +158,8 @@ def run_compare(cfg: DictConfig, study: Study | None = None) -> ComparisonResult
     split = str(cfg.compare.split)
     arrays, metas = load_study_outputs(study, split)
     n_bins = int(cfg.compare.n_bins)
-    unary = {name: compute_unary(arrays[name], n_bins=n_bins) for name in study.variants}
+    unary_of = study.task.unary if study.task else compute_unary  # QA: exact match, F1, ECE
+    unary = {name: unary_of(arrays[name], n_bins=n_bins) for name in study.variants}
     pairwise: dict[str, PairwiseResult] = {}
     for chars in build_characteristics(cfg):
         log.info("pairwise %s over %d variants", getattr(chars, "name", chars), len(arrays))

@@ -121,7 +121,20 @@ class Study:
     def num_labels(self) -> int:
         return len(self.data.label_names)
 
+    @cached_property
+    def task(self) -> Any:
+        """Hooks of a non-classification task (`trusteq.qa.task.QATask` for QA data), or None."""
+        from trusteq.qa.task import task_for
+
+        return task_for(self.dataset, self.cfg.get("qa"), self.variants)
+
+    def _task_identity(self, training: bool) -> dict[str, Any]:
+        # Only non-classification tasks add a key, so classification cache keys are unchanged.
+        return {"task": self.task.identity(training)} if self.task else {}
+
     def _tokenized(self, tokenizer: Any, split: str) -> TokenizedSplit:
+        if self.task:
+            return self.task.features(tokenizer, self.data[split], int(self.recipe["max_length"]))
         part = self.data[split]
         return TokenizedSplit(
             part.text_a, part.text_b, part.labels, tokenizer, int(self.recipe["max_length"])
@@ -153,6 +166,7 @@ class Study:
                 "dataset": self.dataset.identity(),
                 "train": self.data["train"].fingerprint(),
                 "validation": self.data["validation"].fingerprint(),
+                **self._task_identity(training=True),
             },
         )
 
@@ -183,6 +197,7 @@ class Study:
                 "data": self.data[split].fingerprint(),
                 "max_length": int(self.recipe["max_length"]),
                 "embedding_layer": int(self.cfg.infer.embedding_layer),
+                **self._task_identity(training=False),
             },
         )
 
@@ -224,7 +239,7 @@ class Study:
         )
         from trusteq.tracking.mlflow_tracking import lightning_logger
 
-        model, metrics = fine_tune(
+        model, metrics = (self.task.fine_tune if self.task else fine_tune)(
             model,
             self._tokenized(tokenizer, "train"),
             self._tokenized(tokenizer, "validation"),
@@ -262,7 +277,11 @@ class Study:
             model, tokenizer = self.load_model(variant.parent)
         else:
             tokenizer = variant.backbone.load_tokenizer()
-            model = variant.backbone.load_classifier(self.num_labels)
+            model = (
+                self.task.initial_model(variant.backbone)
+                if self.task
+                else variant.backbone.load_classifier(self.num_labels)
+            )
         context = None
         if any(getattr(method, "requires_data", False) for _, method, _ in variant.steps):
             context = CompressionContext(
@@ -288,7 +307,11 @@ class Study:
         variant = self.variants[name]
         if variant.finetune:
             folder = self.ensure_checkpoint(name, force=force)
-            model = AutoModelForSequenceClassification.from_pretrained(folder)
+            model = (
+                self.task.load_finetuned(folder)
+                if self.task
+                else AutoModelForSequenceClassification.from_pretrained(folder)
+            )
             return model.eval(), AutoTokenizer.from_pretrained(folder)
         model, tokenizer = self._initial_model(variant)
         return model.eval(), tokenizer
@@ -315,7 +338,7 @@ class Study:
         data = self._tokenized(tokenizer, split)
         # Latency is a fact of the model, not of the split: timed once, with the compared split.
         latency = self._latency(name, model, data) if split == str(self.cfg.compare.split) else None
-        arrays, seconds = predict(
+        arrays, seconds = (self.task.predict if self.task else predict)(
             model,
             data,
             int(self.cfg.infer.batch_size),
@@ -411,12 +434,14 @@ class Study:
         Raises:
             CacheError: the entry does not exist yet; the message gives the command that makes it.
         """
-        return self._read_entry(
+        arrays, meta = self._read_entry(
             OUTPUTS,
             self.outputs_key(name, split),
             f"outputs for variant {name!r} on split {split!r}",
             name,
         )
+        # QA entries hold per-question answers; the view adds what characteristics read.
+        return (self.task.view(arrays) if self.task else arrays), meta
 
     def _read_entry(
         self, kind: str, key: str, what: str, name: str

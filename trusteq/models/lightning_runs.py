@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import tempfile
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import lightning.pytorch as pl
@@ -42,6 +42,7 @@ def fine_tune(
     teacher_logits: np.ndarray | None = None,
     temperature: float = 2.0,
     alpha: float = 0.5,
+    module_factory: Callable[..., SequenceClassifier] = SequenceClassifier,
 ) -> tuple[nn.Module, dict[str, float]]:
     """Fine-tune `model` and return it with the weights of its best validation epoch.
 
@@ -64,6 +65,9 @@ def fine_tune(
             None for plain cross-entropy fine-tuning.
         temperature: distillation temperature T > 0.
         alpha: weight of the distillation term, in [0, 1].
+        module_factory: builds the LightningModule from `model` and the optimisation settings
+            (another task's module, e.g. `trusteq.qa.model.QuestionAnsweringModule`); ignored
+            when distilling.
 
     Returns:
         `(model, metrics)`: the best-epoch model on CPU, and `best_score`, `epochs_run`, `seconds`.
@@ -84,7 +88,7 @@ def fine_tune(
             **optimisation,
         )
     else:
-        module = SequenceClassifier(model, **optimisation)
+        module = module_factory(model, **optimisation)
     loader = train_loader(train, int(recipe["batch_size"]), seed)
     max_steps = int(recipe.get("max_steps") or -1)
     budget: dict[str, Any] = {"max_epochs": int(recipe["epochs"])}
