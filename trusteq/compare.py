@@ -24,7 +24,7 @@ from trusteq.analyses.base import AnalysisContext, AnalysisResult
 from trusteq.characteristics.base import CharacteristicFamily, PairwiseCharacteristic
 from trusteq.characteristics.calibration import reliability_table
 from trusteq.characteristics.matrix import PairwiseResult, pairwise_matrices
-from trusteq.characteristics.unary import compute_unary
+from trusteq.characteristics.unary import UNARY_KEYS, compute_unary
 from trusteq.study import Study
 
 log = logging.getLogger(__name__)
@@ -181,6 +181,9 @@ def run_compare(cfg: DictConfig, study: Study | None = None) -> ComparisonResult
             raise ValueError(f"analyses.{name}: matrix names {sorted(clash)} are already taken.")
         pairwise.update(analyses[name].matrices)
     summary = summary_table(study, unary, pairwise, metas)
+    for name, metrics in unary.items():  # a task's own unary metrics (QA: f1, has/no-answer EM)
+        for key in [k for k in metrics if k not in UNARY_KEYS]:
+            summary.loc[name, key] = metrics[key]
     for analysis_result in analyses.values():
         for variant, columns in analysis_result.summary.items():
             for column, value in columns.items():

@@ -224,12 +224,15 @@ class QADatasetSource(abc.ABC):
         subsample_seed: int = 0,
     ) -> None:
         if not isinstance(name, str) or not name:
-            raise DataConfigError(f"QA dataset config: field 'dataset_name' must be a non-empty "
-                                  f"string, got {name!r}")
+            raise DataConfigError(
+                f"QA dataset config: field 'dataset_name' must be a non-empty string, got {name!r}"
+            )
         self.name = name
         sizes = check_mapping(subsample, self.describe(), "subsample", SUBSAMPLE_KEYS)
         for key, size in sizes.items():
-            if size is not None and (isinstance(size, bool) or not isinstance(size, int) or size < 1):
+            if size is not None and (
+                isinstance(size, bool) or not isinstance(size, int) or size < 1
+            ):
                 raise DataConfigError(
                     f"{self.describe()}: field 'subsample.{key}' must be a positive integer or "
                     f"null (= all questions), got {size!r}"

@@ -103,7 +103,9 @@ class QAFeatures(Dataset):
             row = int(self.example_index[feature])
             located = [
                 (start, text)
-                for text, start in zip(split.answer_texts[row], split.answer_starts[row], strict=True)
+                for text, start in zip(
+                    split.answer_texts[row], split.answer_starts[row], strict=True
+                )
                 if start >= 0
             ]
             self.start_positions[feature] = self.end_positions[feature] = cls

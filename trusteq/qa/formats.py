@@ -101,12 +101,14 @@ def read_squad_json(path: Path, field: str) -> list[Record]:
     except json.JSONDecodeError as err:
         raise DataConfigError(
             f"file '{path}' (field '{field}'): invalid JSON ({err.msg} at line {err.lineno}); "
-            "expected the official SQuAD layout {\"data\": [...]}"
+            'expected the official SQuAD layout {"data": [...]}'
         ) from err
     fix = "expected the official SQuAD layout data[].paragraphs[].qas[]"
     records = []
     for a, article in enumerate(_need(document, "data", f"file '{path}' (field '{field}')", fix)):
-        for p, paragraph in enumerate(_need(article, "paragraphs", f"file '{path}' data[{a}]", fix)):
+        for p, paragraph in enumerate(
+            _need(article, "paragraphs", f"file '{path}' data[{a}]", fix)
+        ):
             where = f"file '{path}' data[{a}].paragraphs[{p}]"
             context = _need(paragraph, "context", where, fix)
             for q, qa in enumerate(_need(paragraph, "qas", where, fix)):
@@ -150,7 +152,12 @@ def mrqa_records(context: str, qas: Iterable[Mapping[str, Any]], where: str) -> 
         if isinstance(detected, Mapping):  # hub column layout: a dict of lists
             spans = detected.get("char_spans") or []
             detected = [
-                {"text": text, "char_spans": list(zip(span.get("start", []), span.get("end", [])))}
+                {
+                    "text": text,
+                    "char_spans": list(
+                        zip(span.get("start", []), span.get("end", []), strict=True)
+                    ),
+                }
                 for text, span in zip(detected.get("text", []), spans, strict=False)
             ]
         texts, starts = [], []
@@ -203,8 +210,10 @@ def read_flat(path: Path, file_format: str, field: str) -> list[Record]:
                 f"file '{path}' (field '{field}'): cannot read as parquet: {err}"
             ) from err
         rows = frame.to_dict("records")
-        return [{**row, "_where": f"file '{path}' (field '{field}') row {i}"} for i, row in
-                enumerate(rows)]
+        return [
+            {**row, "_where": f"file '{path}' (field '{field}') row {i}"}
+            for i, row in enumerate(rows)
+        ]
     return [
         {**record, "_where": f"file '{path}' (field '{field}') line {number}"}
         for number, record in _jsonl_objects(path, field)
@@ -281,7 +290,11 @@ def records_to_split(
         context = record["context"]
         clean_starts = []
         for text, start in zip(answer_texts, answer_starts, strict=True):
-            if not isinstance(text, str) or isinstance(start, bool) or not float(start).is_integer():
+            if (
+                not isinstance(text, str)
+                or isinstance(start, bool)
+                or not float(start).is_integer()
+            ):
                 raise DataConfigError(
                     f"{at}: answer {text!r} at {start!r}: 'text' must be a string and "
                     "'answer_start' an integer character offset"

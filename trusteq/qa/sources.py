@@ -133,8 +133,11 @@ class QADataset(QADatasetSource):
             else:
                 path = Path(spec["path"]).expanduser()
                 file_reader(path, spec["format"], f"splits.{key}.path")  # exists, known format
-                splits[key] = {"file": path.name, "format": spec["format"],
-                               "sha256": file_sha256(path)}
+                splits[key] = {
+                    "file": path.name,
+                    "format": spec["format"],
+                    "sha256": file_sha256(path),
+                }
         return {
             "source": "qa-splits",
             "splits": splits,
@@ -236,9 +239,9 @@ def span_answer(context: str, answer: str) -> tuple[list[str], list[int]]:
 
 
 def disfl_qa_split(task: Mapping[str, Any], where: str, name: str = "all") -> QASplit:
-    """Parse BIG-bench ``disfl_qa/task.json`` into one split (before the passage split).
+    r"""Parse BIG-bench ``disfl_qa/task.json`` into one split (before the passage split).
 
-    Each example is ``{"input": "<question>\\ncontext: <passage>", "target": <answer>}``; the
+    Each example is ``{"input": "<question>\ncontext: <passage>", "target": <answer>}``; the
     target ``"unknown"`` marks an unanswerable question (2,107 of 8,000). Answers are mapped to
     the passage's own (tokenised) span; ids are ``disfl_qa:<example index>``.
 
@@ -256,18 +259,22 @@ def disfl_qa_split(task: Mapping[str, Any], where: str, name: str = "all") -> QA
         question, context = text.split(_DISFL_SEPARATOR, 1)
         texts, starts = ([], []) if target == UNANSWERABLE_TARGET else span_answer(context, target)
         records.append(
-            {"id": f"disfl_qa:{index}", "question": question.strip(), "context": context,
-             "answers": {"text": texts, "answer_start": starts}}
+            {
+                "id": f"disfl_qa:{index}",
+                "question": question.strip(),
+                "context": context,
+                "answers": {"text": texts, "answer_start": starts},
+            }
         )
     return records_to_split(records, name, where)
 
 
 def nq_conflicts_split(task: Mapping[str, Any], where: str, name: str) -> QASplit:
-    """Parse ``contextual_parametric_knowledge_conflicts/task.json`` into one split.
+    r"""Parse ``contextual_parametric_knowledge_conflicts/task.json`` into one split.
 
     Natural Questions queries over Wikipedia passages whose answer entity was substituted
     (Longpre et al. 2021, "Entity-Based Knowledge Conflicts in Question Answering", arXiv
-    2109.05052); ``{"input": "\\nQuestion: <q>\\nContext: <passage>", "target": <entity>}``, the
+    2109.05052); ``{"input": "\nQuestion: <q>\nContext: <passage>", "target": <entity>}``, the
     target always in the passage. Ids are ``nq_conflicts:<example index>``.
     """
     records = []
@@ -282,8 +289,12 @@ def nq_conflicts_split(task: Mapping[str, Any], where: str, name: str) -> QASpli
         question, context = match.groups()
         texts, starts = span_answer(context, target)
         records.append(
-            {"id": f"nq_conflicts:{index}", "question": question.strip(), "context": context,
-             "answers": {"text": texts, "answer_start": starts}}
+            {
+                "id": f"nq_conflicts:{index}",
+                "question": question.strip(),
+                "context": context,
+                "answers": {"text": texts, "answer_start": starts},
+            }
         )
     return records_to_split(records, name, where)
 
@@ -340,8 +351,10 @@ class DisflQA(QADatasetSource):
         self.cache_dir = Path(cache_dir)
         self.sdist_path = None if sdist_path is None else Path(sdist_path)
         fractions = check_mapping(fractions, self.describe(), "fractions", REQUIRED_SPLITS)
-        if set(fractions) != set(REQUIRED_SPLITS) or abs(sum(fractions.values()) - 1) > 1e-6 or (
-            min(fractions.values()) <= 0
+        if (
+            set(fractions) != set(REQUIRED_SPLITS)
+            or abs(sum(fractions.values()) - 1) > 1e-6
+            or (min(fractions.values()) <= 0)
         ):
             raise DataConfigError(
                 f"{self.describe()}: field 'fractions' must give positive train, validation and "
@@ -386,7 +399,10 @@ class DisflQA(QADatasetSource):
         part = {}
         for rank, position in enumerate(order):
             part[passages[position]] = (
-                "train" if rank < n_train else "validation" if rank < n_train + n_validation
+                "train"
+                if rank < n_train
+                else "validation"
+                if rank < n_train + n_validation
                 else "test"
             )
         assignment = np.array([part[context] for context in everything.contexts])

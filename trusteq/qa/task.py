@@ -344,10 +344,12 @@ class QATask:
             {
                 "exact_match": float(exact.mean()),
                 "f1": float(np.mean(outputs["f1"])),
-                "has_answer_exact": float(exact[has_answer].mean()) if has_answer.any() else
-                float("nan"),
-                "no_answer_exact": float(exact[~has_answer].mean()) if (~has_answer).any() else
-                float("nan"),
+                "has_answer_exact": float(exact[has_answer].mean())
+                if has_answer.any()
+                else float("nan"),
+                "no_answer_exact": float(exact[~has_answer].mean())
+                if (~has_answer).any()
+                else float("nan"),
                 "answered_rate": float(np.mean(np.diff(answered) > 0)),
             }
         )

@@ -70,8 +70,9 @@ def write_squad_json(path: str | Path, records: list[dict], title: str = "tiny")
                     "question": r["question"],
                     "answers": [
                         {"text": t, "answer_start": s}
-                        for t, s in zip(r["answers"]["text"], r["answers"]["answer_start"],
-                                        strict=True)
+                        for t, s in zip(
+                            r["answers"]["text"], r["answers"]["answer_start"], strict=True
+                        )
                     ],
                     "is_impossible": not r["answers"]["text"],
                 }
