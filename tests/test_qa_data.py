@@ -111,6 +111,7 @@ def test_hub_code_path_reads_a_local_folder_and_the_mrqa_layout_with_a_filter(tm
     assert [i.split("-")[0] for i in data["ood_news"].ids] == ["NewsQA"] * 5
     assert data.ood_splits == ["ood_news"]
     assert source.identity()["splits"]["ood_news"]["filter"] == {"subset": "NewsQA"}
+    assert "ood_news" not in source.identity(include_ood=False)["splits"]
 
 
 def test_validation_is_carved_by_passage(tmp_path):
@@ -235,6 +236,7 @@ def test_bigbench_cache_extracts_only_tasks_and_checks_checksums(tmp_path, monke
     assert [len(data[s]) for s in ("train", "validation", "test")] == [18, 6, 6]
     assert set(data["train"].contexts).isdisjoint(data["test"].contexts)
     assert data["ood_nq"].answer_texts == [["Bob"]]
+    assert "ood_tasks" in source.identity() and "ood_tasks" not in source.identity(False)
     (cached / "disfl_qa" / "task.json").write_text("{}")
     with pytest.raises(DataIntegrityError, match="cache was modified"):
         source.load()

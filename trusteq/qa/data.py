@@ -252,13 +252,31 @@ class QADatasetSource(abc.ABC):
     def _source_identity(self) -> dict[str, Any]:
         """JSON-able description of what defines the data, besides name and subsample."""
 
-    def identity(self) -> dict[str, Any]:
-        """Everything that defines the loaded data (for cache keys); no runtime-only fields."""
+    def identity(self, include_ood: bool = True) -> dict[str, Any]:
+        """Everything that defines the loaded data (for cache keys); no runtime-only fields.
+
+        Args:
+            include_ood: False leaves out what only shapes the ``ood_*`` splits (their entries
+                under ``splits``, ``ood_tasks`` and ``subsample.ood``), as
+                `trusteq.data.base.TextDatasetSource.identity` does: adding an OOD set then never
+                retrains a model.
+        """
+        source = self._source_identity()
+        subsample = dict(self.subsample)
+        if not include_ood:
+            source = {key: value for key, value in source.items() if key != "ood_tasks"}
+            if isinstance(source.get("splits"), dict):
+                source["splits"] = {
+                    key: value
+                    for key, value in source["splits"].items()
+                    if not key.startswith(OOD_PREFIX)
+                }
+            subsample.pop("ood", None)
         return {
             "class": f"{type(self).__module__}.{type(self).__qualname__}",
             "name": self.name,
-            **self._source_identity(),
-            "subsample": dict(self.subsample),
+            **source,
+            "subsample": subsample,
             "subsample_seed": self.subsample_seed,
         }
 
