@@ -205,7 +205,15 @@ def run_naive_shap(model, tokenizer, data, max_evals, max_length) -> dict:
     return {"seconds": seconds, "requests": requests, "values": values}
 
 
-def run_naive_shap_words(model, tokenizer, data, max_evals, max_length) -> dict:
+def word_masks(tokenizer, instance: SegmentedInput, mask: str):
+    """trusteq's replacement of each hidden word (`ExplainContext.word_masks`)."""
+    from trusteq.explain.base import ExplainContext
+
+    token = "" if mask == "remove" else tokenizer.mask_token
+    return ExplainContext(None, tokenizer, None, None, token).word_masks(instance)
+
+
+def run_naive_shap_words(model, tokenizer, data, max_evals, max_length, mask) -> dict:
     """shap.Explainer with trusteq's word masker but one text per forward pass (same algorithm)."""
     import shap
 
@@ -215,15 +223,16 @@ def run_naive_shap_words(model, tokenizer, data, max_evals, max_length) -> dict:
     started = time.perf_counter()
     for index, (text, label) in enumerate(zip(data.text_a, data.labels, strict=True)):
         instance = SegmentedInput.from_texts(text)
+        masks = word_masks(tokenizer, instance, mask)
 
-        def one_text_at_a_time(samples, instance=instance):
+        def one_text_at_a_time(samples, instance=instance, masks=masks):
             nonlocal requests
             requests += len(samples)
             rows = []
             with torch.no_grad():
                 for sample in samples:
                     keep = np.frombuffer(sample, dtype=bool)
-                    (perturbed,) = instance.perturb(keep, "")  # mask: remove
+                    (perturbed,) = instance.perturb(keep, masks)
                     encoded = tokenizer(
                         perturbed, truncation=True, max_length=max_length, return_tensors="pt"
                     )
@@ -257,13 +266,19 @@ def main() -> None:
         default=None,
         help="trusteq SHAP Partition nodes per round (default: the config's)",
     )
+    parser.add_argument(
+        "--shap-mask",
+        choices=("mask_token", "remove"),
+        default="mask_token",
+        help="trusteq SHAP's perturbation (mask_token: as shap's Text masker and the configs)",
+    )
     parser.add_argument("--max-length", type=int, default=128)
     parser.add_argument(
         "--threads",
         type=int,
-        default=1,
-        help="torch intra-op threads (1: on a shared 2-core machine a 2-thread pool collapses; "
-        "0 = torch's default)",
+        default=0,
+        help="torch intra-op threads (0 = torch's default, all cores; 1 helps on a shared, "
+        "busy 2-core machine where a 2-thread pool collapses)",
     )
     parser.add_argument("--checkpoint", default=None, help="fine-tuned HF folder")
     parser.add_argument("--skip-naive-lime", action="store_true")
@@ -306,7 +321,7 @@ def main() -> None:
     if not args.skip_naive_shap:
         run_naive_shap(model, tokenizer, warm, 20, args.max_length)
 
-    shap_options = {}
+    shap_options = {"mask": args.shap_mask}
     if args.partition_batch:
         shap_options["partition_batch"] = args.partition_batch
     throughput = raw_throughput(model, tokenizer, data.text_a, args.batch_size, args.max_length)
@@ -329,7 +344,9 @@ def main() -> None:
     if args.naive_shap_words:
         explainers["SHAP (word masker)"] = (
             ShapAttribution(max_evals=args.shap_evals, **shap_options, **common),
-            lambda: run_naive_shap_words(model, tokenizer, data, args.shap_evals, args.max_length),
+            lambda: run_naive_shap_words(
+                model, tokenizer, data, args.shap_evals, args.max_length, args.shap_mask
+            ),
         )
     rows = []
 

@@ -163,7 +163,7 @@ class Study:
                 "seed": variant.seed,
                 "recipe": self.recipe_for(name),
                 "num_labels": self.num_labels,
-                "dataset": self.dataset.identity(),
+                "dataset": self.dataset.identity(include_ood=False),
                 "train": self.data["train"].fingerprint(),
                 "validation": self.data["validation"].fingerprint(),
                 **self._task_identity(training=True),
@@ -192,7 +192,7 @@ class Study:
             OUTPUTS,
             {
                 "model": self.model_key(name),
-                "dataset": self.dataset.identity(),
+                "dataset": self.dataset.identity(include_ood=False),
                 "split": split,
                 "data": self.data[split].fingerprint(),
                 "max_length": int(self.recipe["max_length"]),
@@ -502,7 +502,7 @@ class Study:
             {
                 "model": self.model_key(name),
                 "producer": spec.identity(),
-                "dataset": self.dataset.identity(),
+                "dataset": self.dataset.identity(include_ood=False),
                 "data": self.data[spec.split].fingerprint(),
                 "max_length": int(self.recipe["max_length"]),
             },

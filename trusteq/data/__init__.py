@@ -9,7 +9,7 @@ from __future__ import annotations
 from trusteq.data.base import DataConfigError, DataIntegrityError, TextDatasetSource
 from trusteq.data.hub import HubTextClassification
 from trusteq.data.local_files import LocalFilesTextClassification
-from trusteq.data.splits import DatasetSplits, TextSplit, stratified_sample_indices
+from trusteq.data.splits import UNLABELLED, DatasetSplits, TextSplit, stratified_sample_indices
 from trusteq.data.vader import VaderSentimentCorpus
 
 __all__ = [
@@ -20,6 +20,7 @@ __all__ = [
     "LocalFilesTextClassification",
     "TextDatasetSource",
     "TextSplit",
+    "UNLABELLED",
     "VaderSentimentCorpus",
     "stratified_sample_indices",
 ]

@@ -138,19 +138,32 @@ class TextDatasetSource(abc.ABC):
     def _source_identity(self) -> dict[str, Any]:
         """JSON-able description of what defines the data, besides name and subsample."""
 
-    def identity(self) -> dict[str, Any]:
+    #: Fields of :meth:`_source_identity` that only define the ``ood_*`` splits.
+    ood_identity_fields: tuple[str, ...] = ()
+
+    def identity(self, include_ood: bool = True) -> dict[str, Any]:
         """Everything that defines the loaded data, for cache keys.
+
+        Args:
+            include_ood: False leaves out what only shapes the ``ood_*`` splits (the fields in
+                :attr:`ood_identity_fields` and ``subsample.ood``): the identity a fine-tuned
+                checkpoint depends on, so adding an OOD set never retrains a model.
 
         Returns:
             JSON-able dict: the source class, name, source-specific fields (source, version,
             split seed and fractions, filters) and the subsample settings. Runtime-only settings
             such as cache folders are left out.
         """
+        source = self._source_identity()
+        subsample = dict(self.subsample)
+        if not include_ood:
+            source = {k: v for k, v in source.items() if k not in self.ood_identity_fields}
+            subsample.pop("ood", None)
         return {
             "class": f"{type(self).__module__}.{type(self).__qualname__}",
             "name": self.name,
-            **self._source_identity(),
-            "subsample": dict(self.subsample),
+            **source,
+            "subsample": subsample,
             "subsample_seed": self.subsample_seed,
         }
 

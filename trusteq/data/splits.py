@@ -14,6 +14,9 @@ import numpy as np
 
 REQUIRED_SPLITS: tuple[str, ...] = ("train", "validation", "test")
 OOD_PREFIX = "ood_"
+#: Label of an example that has none (allowed in ``ood_*`` splits only: far-OOD text that only
+#: feeds OOD scoring, e.g. newsgroup posts under a sentiment task).
+UNLABELLED = -1
 
 
 def stratified_sample_indices(labels: np.ndarray, n: int, seed: int) -> np.ndarray:
@@ -171,8 +174,8 @@ class TextSplit:
         return self.select(stratified_sample_indices(self.labels, n, seed))
 
     def class_counts(self, num_classes: int) -> np.ndarray:
-        """Examples per class: shape ``(C,)`` int64."""
-        return np.bincount(self.labels, minlength=num_classes)
+        """Examples per class: shape ``(C,)`` int64 (:data:`UNLABELLED` examples not counted)."""
+        return np.bincount(self.labels[self.labels >= 0], minlength=num_classes)
 
 
 @dataclass(frozen=True, eq=False)
@@ -210,10 +213,12 @@ class DatasetSplits:
                 raise ValueError(
                     f"dataset {self.name!r}: split stored under {key!r} is named {split.name!r}"
                 )
-            if len(split) and (split.labels.min() < 0 or split.labels.max() >= self.num_classes):
+            low = UNLABELLED if key.startswith(OOD_PREFIX) else 0
+            if len(split) and (split.labels.min() < low or split.labels.max() >= self.num_classes):
                 raise ValueError(
                     f"dataset {self.name!r}, split {key!r}: labels must lie in "
-                    f"[0, {self.num_classes}) for label_names {self.label_names}"
+                    f"[{low}, {self.num_classes}) for label_names {self.label_names}"
+                    + (f" ({UNLABELLED} = unlabelled)" if low < 0 else "")
                 )
         if len({s.text_b is None for s in self.splits.values()}) > 1:
             raise ValueError(f"dataset {self.name!r}: some splits have text_b and others do not")

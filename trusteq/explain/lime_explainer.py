@@ -83,9 +83,11 @@ class LimeAttribution(AttributionProducer):
             random_state=seed,
         )
 
+        masks = context.word_masks(instance)
+
         def classifier_fn(encoded: list[str]) -> np.ndarray:
             keeps = [np.array(s.split(" ")) != _HIDDEN for s in encoded]
-            return context.scorer([instance.perturb(keep, context.mask) for keep in keeps])
+            return context.scorer([instance.perturb(keep, masks) for keep in keeps])
 
         explanation = explainer.explain_instance(
             " ".join(str(position) for position in range(n_words)),

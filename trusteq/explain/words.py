@@ -95,12 +95,15 @@ class SegmentedInput:
         """The segment (0 or 1) of each of the W words."""
         return [word.segment for word in self.words]
 
-    def perturb(self, keep: np.ndarray | Sequence[bool], mask: str) -> tuple[str, ...]:
+    def perturb(
+        self, keep: np.ndarray | Sequence[bool], mask: str | Sequence[str]
+    ) -> tuple[str, ...]:
         """The input with the words where `keep` is False replaced by `mask`, segment by segment.
 
         Args:
             keep: shape `(W,)`, bool; True keeps the word.
-            mask: replacement of each hidden word ("" deletes it); one mask per hidden word.
+            mask: replacement of each hidden word ("" deletes it): one string for every word, or
+                W strings, one per word (e.g. as many mask tokens as the word has sub-words).
 
         Returns:
             The perturbed segments, as many as :attr:`segments` (the pair boundary is kept).
@@ -110,13 +113,14 @@ class SegmentedInput:
             >>> pair.perturb([True, False, True, True, False, True, True, True], "[MASK]")
             ('A [MASK] runs.', '[MASK] animal moves.')
         """
+        masks = [mask] * len(self.words) if isinstance(mask, str) else list(mask)
         pieces: list[list[str]] = [[] for _ in self.segments]
         cursor = [0] * len(self.segments)
-        for word, kept in zip(self.words, keep, strict=True):
+        for word, kept, replacement in zip(self.words, keep, masks, strict=True):
             if kept:
                 continue
             text = self.segments[word.segment]
-            pieces[word.segment] += [text[cursor[word.segment] : word.start], mask]
+            pieces[word.segment] += [text[cursor[word.segment] : word.start], replacement]
             cursor[word.segment] = word.end
         return tuple(
             "".join([*parts, segment[cursor[index] :]])

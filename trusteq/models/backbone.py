@@ -82,7 +82,6 @@ class Backbone:
                 "the packaged default (model=minilm_l6); with network access, unset HF_HUB_OFFLINE."
             ) from error
 
-
     def load_question_answering(self) -> PreTrainedModel:
         """The encoder with a freshly initialised span-prediction head (extractive QA)."""
         from transformers import AutoModelForQuestionAnswering

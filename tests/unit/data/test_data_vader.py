@@ -30,6 +30,7 @@ def make_config(cache_dir: Path, **overrides):
     cfg = OmegaConf.load(CONFIG)
     cfg.cache_dir = str(cache_dir)
     cfg.ood_corpora = {"ood_tweets": "tweets"}
+    cfg.far_ood_corpora = {}  # 20 Newsgroups: tests/unit/data/test_data_newsgroups.py
     for key, value in overrides.items():
         cfg[key] = value
     return cfg

@@ -119,6 +119,7 @@ def test_required_splits_and_config():
         "ood_tweets",
         "ood_amazon",
         "ood_nyt",
+        "ood_newsgroups",
         "train",
     ]
     assert analysis.curve_scorer == "knn" and isinstance(analysis.scorers["knn"], DeepKNN)
