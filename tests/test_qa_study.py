@@ -160,5 +160,7 @@ def test_paper_a_config_loads_squad_and_newsqa_from_local_stand_ins(tmp_path):
     data = instantiate(cfg.dataset).load()
     assert len(data["test"]) == 10 and data["ood_newsqa"].answerable.all()
     variants = build_variants(cfg)
-    assert list(variants)[0] == "bert_large" and len(variants) == 6
+    assert list(variants)[0] == "bert_large" and len(variants) == 7
+    assert cfg.study.noise_floor == "bert_large_seed43"
+    assert variants["bert_large_seed43"].seed == 43
     assert variants["bert_tiny"].backbone.name_or_path == "google/bert_uncased_L-2_H-128_A-2"
