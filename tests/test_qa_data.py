@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 
 from trusteq.data.base import DataConfigError, DataIntegrityError
+from trusteq.data.fetch import sha256_file
 from trusteq.qa import bigbench_fetch
 from trusteq.qa.sources import DisflQA, QADataset, disfl_qa_split, locate_answer
 from trusteq.testing.tiny_qa import qa_records, write_jsonl, write_mrqa_jsonl, write_squad_json
@@ -220,7 +221,7 @@ def test_bigbench_cache_extracts_only_tasks_and_checks_checksums(tmp_path, monke
     )
     with pytest.raises(DataIntegrityError, match="does not match the pinned"):
         bigbench_fetch.ensure_bigbench_tasks(tmp_path / "cache", ["disfl_qa"], sdist)
-    monkeypatch.setattr(bigbench_fetch, "BIGBENCH_SDIST_SHA256", bigbench_fetch._sha256(sdist))
+    monkeypatch.setattr(bigbench_fetch, "BIGBENCH_SDIST_SHA256", sha256_file(sdist))
     source = DisflQA(
         str(tmp_path / "cache"),
         {"train": 0.6, "validation": 0.2, "test": 0.2},

