@@ -13,6 +13,7 @@ import numpy as np
 import torch
 from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint
 from torch import nn
+from torch.utils.data import Dataset
 
 from trusteq.models.classifier import DistillationClassifier, SequenceClassifier
 from trusteq.models.encoding import TokenizedSplit, inference_loader, train_loader
@@ -133,6 +134,32 @@ def fine_tune(
     return module.model.to("cpu").eval(), metrics
 
 
+def predict_batches(
+    module: pl.LightningModule,
+    data: Dataset,
+    batch_size: int,
+    runtime: Mapping[str, Any],
+    force_cpu: bool = False,
+) -> tuple[list[dict[str, torch.Tensor]], torch.Tensor, float]:
+    """`Trainer.predict` of `module` over `data` (length-bucketed batches, inference mode).
+
+    Returns:
+        `(batches, order, seconds)`: the predict-step outputs (each with an `index` tensor), the
+        permutation that puts their concatenated rows back in `data`'s order, and the wall time.
+    """
+    trainer = pl.Trainer(
+        logger=False,
+        enable_checkpointing=False,
+        inference_mode=True,
+        **_trainer_kwargs(runtime, force_cpu=force_cpu),
+    )
+    started = time.perf_counter()
+    batches = trainer.predict(module, inference_loader(data, batch_size))
+    seconds = time.perf_counter() - started
+    order = torch.cat([b["index"] for b in batches]).argsort()
+    return batches, order, seconds
+
+
 def predict(
     model: nn.Module,
     data: TokenizedSplit,
@@ -148,16 +175,7 @@ def predict(
         `targets` `(N,)`, `embeddings_cls` `(N, D)`, `embeddings_mean` `(N, D)`; float32 / int64.
     """
     module = SequenceClassifier(model.eval(), embedding_layer=embedding_layer)
-    trainer = pl.Trainer(
-        logger=False,
-        enable_checkpointing=False,
-        inference_mode=True,
-        **_trainer_kwargs(runtime, force_cpu=force_cpu),
-    )
-    started = time.perf_counter()
-    batches = trainer.predict(module, inference_loader(data, batch_size))
-    seconds = time.perf_counter() - started
-    order = torch.cat([b["index"] for b in batches]).argsort()
+    batches, order, seconds = predict_batches(module, data, batch_size, runtime, force_cpu)
     arrays = {
         key: torch.cat([b[key] for b in batches])[order].cpu().numpy().astype(np.float32)
         for key in ("logits", "embeddings_cls", "embeddings_mean")

@@ -33,7 +33,6 @@ over classes): Brier score, NLL and macro-F1 are reported as NaN with a logged r
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Mapping
 from functools import partial
 from typing import Any
@@ -250,26 +249,14 @@ class QATask:
         Returns:
             ``(arrays, seconds)``; arrays as listed in the module docstring.
         """
-        import lightning.pytorch as pl
-
-        from trusteq.models.encoding import inference_loader
-        from trusteq.models.lightning_runs import _trainer_kwargs
+        from trusteq.models.lightning_runs import predict_batches
         from trusteq.qa.model import QuestionAnsweringModule, window_logits
 
         module = QuestionAnsweringModule(model.eval(), embedding_layer=embedding_layer)
-        trainer = pl.Trainer(
-            logger=False,
-            enable_checkpointing=False,
-            inference_mode=True,
-            **_trainer_kwargs(runtime, force_cpu=force_cpu),
-        )
-        started = time.perf_counter()
-        batches = trainer.predict(module, inference_loader(data, batch_size))
-        seconds = time.perf_counter() - started
+        batches, order, seconds = predict_batches(module, data, batch_size, runtime, force_cpu)
         start, end = window_logits(batches, len(data))
         scores = score_split(data, start, end, self.settings)
         predictions = scores["predictions"]
-        order = torch.cat([b["index"] for b in batches]).argsort()
         first = data.first_feature()
         arrays: dict[str, np.ndarray] = {}
         for key in ("embeddings_cls", "embeddings_mean"):
