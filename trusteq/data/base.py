@@ -93,8 +93,18 @@ def stratified_carve(
     return split.select(np.sort(rest)), split.select(np.sort(carved), name=carved_name)
 
 
-class TextDatasetSource(abc.ABC):
-    """Base of every dataset source: ``load()`` -> :class:`DatasetSplits`, ``identity()``.
+def _without_ood_entries(value: Any) -> Any:
+    """A per-split mapping without its ``ood_*`` keys; any other value unchanged."""
+    if isinstance(value, Mapping):
+        return {k: v for k, v in value.items() if not str(k).startswith(OOD_PREFIX)}
+    return value
+
+
+class DatasetSource(abc.ABC):
+    """Base of every dataset source (text classification, extractive QA).
+
+    Holds the name, the subsample settings and the cache-key ``identity()``; subclasses add
+    ``load()``.
 
     Args:
         name: dataset name used in logs, cache keys and reports.
@@ -131,10 +141,6 @@ class TextDatasetSource(abc.ABC):
         self.subsample_seed = int(subsample_seed)
 
     @abc.abstractmethod
-    def _load_splits(self) -> tuple[list[str], dict[str, TextSplit]]:
-        """Read the data; return ``(label_names, splits)`` before subsampling."""
-
-    @abc.abstractmethod
     def _source_identity(self) -> dict[str, Any]:
         """JSON-able description of what defines the data, besides name and subsample."""
 
@@ -145,9 +151,11 @@ class TextDatasetSource(abc.ABC):
         """Everything that defines the loaded data, for cache keys.
 
         Args:
-            include_ood: False leaves out what only shapes the ``ood_*`` splits (the fields in
-                :attr:`ood_identity_fields` and ``subsample.ood``): the identity a fine-tuned
-                checkpoint depends on, so adding an OOD set never retrains a model.
+            include_ood: False leaves out what only shapes the ``ood_*`` splits: the fields in
+                :attr:`ood_identity_fields`, the ``ood_*`` entries of every per-split mapping
+                of the source identity (files, hub splits) and ``subsample.ood``. That is the
+                identity a fine-tuned checkpoint depends on, so adding an OOD set never
+                retrains a model.
 
         Returns:
             JSON-able dict: the source class, name, source-specific fields (source, version,
@@ -157,7 +165,11 @@ class TextDatasetSource(abc.ABC):
         source = self._source_identity()
         subsample = dict(self.subsample)
         if not include_ood:
-            source = {k: v for k, v in source.items() if k not in self.ood_identity_fields}
+            source = {
+                key: _without_ood_entries(value)
+                for key, value in source.items()
+                if key not in self.ood_identity_fields
+            }
             subsample.pop("ood", None)
         return {
             "class": f"{type(self).__module__}.{type(self).__qualname__}",
@@ -170,6 +182,17 @@ class TextDatasetSource(abc.ABC):
     def describe(self) -> str:
         """Short human-readable label of the source used in error messages."""
         return f"dataset {self.name!r}"
+
+
+class TextDatasetSource(DatasetSource):
+    """Base of every text-classification source: ``load()`` -> :class:`DatasetSplits`.
+
+    Args: see :class:`DatasetSource`.
+    """
+
+    @abc.abstractmethod
+    def _load_splits(self) -> tuple[list[str], dict[str, TextSplit]]:
+        """Read the data; return ``(label_names, splits)`` before subsampling."""
 
     def load(self) -> DatasetSplits:
         """Read, validate and subsample the data.

@@ -12,13 +12,12 @@ from __future__ import annotations
 import abc
 import hashlib
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
 import numpy as np
 
-from trusteq.data.base import SUBSAMPLE_KEYS, DataConfigError, check_mapping
+from trusteq.data.base import DataConfigError, DatasetSource
 from trusteq.data.splits import OOD_PREFIX, REQUIRED_SPLITS, stratified_sample_indices
 
 log = logging.getLogger(__name__)
@@ -201,7 +200,7 @@ class QADatasetSplits:
             ) from None
 
 
-class QADatasetSource(abc.ABC):
+class QADatasetSource(DatasetSource):
     """Base of every QA dataset source: ``load()`` -> :class:`QADatasetSplits`, ``identity()``.
 
     Args:
@@ -217,28 +216,8 @@ class QADatasetSource(abc.ABC):
     #: Marks the dataset as extractive QA: the study then uses `trusteq.qa.task.QATask`.
     task = "extractive_qa"
 
-    def __init__(
-        self,
-        name: str,
-        subsample: Mapping[str, int | None] | None = None,
-        subsample_seed: int = 0,
-    ) -> None:
-        if not isinstance(name, str) or not name:
-            raise DataConfigError(
-                f"QA dataset config: field 'dataset_name' must be a non-empty string, got {name!r}"
-            )
-        self.name = name
-        sizes = check_mapping(subsample, self.describe(), "subsample", SUBSAMPLE_KEYS)
-        for key, size in sizes.items():
-            if size is not None and (
-                isinstance(size, bool) or not isinstance(size, int) or size < 1
-            ):
-                raise DataConfigError(
-                    f"{self.describe()}: field 'subsample.{key}' must be a positive integer or "
-                    f"null (= all questions), got {size!r}"
-                )
-        self.subsample = {key: sizes.get(key) for key in SUBSAMPLE_KEYS}
-        self.subsample_seed = int(subsample_seed)
+    #: Where the OOD question sets are named besides the ``ood_*`` entries of ``splits``.
+    ood_identity_fields = ("ood_tasks",)
 
     def describe(self) -> str:
         """Label used in error messages."""
@@ -247,38 +226,6 @@ class QADatasetSource(abc.ABC):
     @abc.abstractmethod
     def _load_splits(self) -> dict[str, QASplit]:
         """Read the data; return the splits before subsampling."""
-
-    @abc.abstractmethod
-    def _source_identity(self) -> dict[str, Any]:
-        """JSON-able description of what defines the data, besides name and subsample."""
-
-    def identity(self, include_ood: bool = True) -> dict[str, Any]:
-        """Everything that defines the loaded data (for cache keys); no runtime-only fields.
-
-        Args:
-            include_ood: False leaves out what only shapes the ``ood_*`` splits (their entries
-                under ``splits``, ``ood_tasks`` and ``subsample.ood``), as
-                `trusteq.data.base.TextDatasetSource.identity` does: adding an OOD set then never
-                retrains a model.
-        """
-        source = self._source_identity()
-        subsample = dict(self.subsample)
-        if not include_ood:
-            source = {key: value for key, value in source.items() if key != "ood_tasks"}
-            if isinstance(source.get("splits"), dict):
-                source["splits"] = {
-                    key: value
-                    for key, value in source["splits"].items()
-                    if not key.startswith(OOD_PREFIX)
-                }
-            subsample.pop("ood", None)
-        return {
-            "class": f"{type(self).__module__}.{type(self).__qualname__}",
-            "name": self.name,
-            **source,
-            "subsample": subsample,
-            "subsample_seed": self.subsample_seed,
-        }
 
     def load(self) -> QADatasetSplits:
         """Read, validate and subsample the data.
