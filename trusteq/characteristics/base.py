@@ -58,6 +58,10 @@ class PairwiseCharacteristic(abc.ABC):
     symmetric: ClassVar[bool] = True
     identity_value: ClassVar[float | None] = 1.0
     higher_is_better: ClassVar[bool] = True
+    #: Column of the study summary that shows the value vs the reference (None = not shown).
+    summary_column: ClassVar[str | None] = None
+    #: Whether the value is read against the seed-to-seed noise floor (verdicts, `beyond_noise`).
+    against_floor: ClassVar[bool] = True
     bounds: ClassVar[tuple[float, float]] = (0.0, 1.0)
     chunkable: ClassVar[bool] = True
 

@@ -234,6 +234,7 @@ class AttributionProducer(Producer):
         label_names: list[str],
         runtime: Mapping[str, Any],
         resume_dir: Path,
+        inputs: Mapping[str, Any] | None = None,
     ) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
         """Explain the selected examples of `data` (see the module docstring for the arrays)."""
         if not is_held_out(data.name):

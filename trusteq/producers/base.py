@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import abc
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,19 @@ import numpy as np
 from torch import nn
 
 from trusteq.data import TextSplit
+
+
+@dataclass(frozen=True)
+class Consumed:
+    """One cache entry a producer reads: producer `producer`'s entry of variant `variant`.
+
+    Attributes:
+        producer: the name under `producers.<name>` of the consumed producer.
+        variant: whose entry is read; None = the variant being produced (the same model).
+    """
+
+    producer: str
+    variant: str | None = None
 
 
 class Producer(abc.ABC):
@@ -30,6 +44,12 @@ class Producer(abc.ABC):
 
     name: str = "producer"
     split: str = "test"
+
+    def consumes(self) -> list[Consumed]:
+        """Entries of other producers this one reads (e.g. attack transfer reads the reference's
+        adversarial texts). The infer stage makes them first and passes them to `produce` as
+        `inputs[producer name] = (arrays, meta)`; their keys enter this producer's key."""
+        return []
 
     def identity(self) -> dict[str, Any]:
         """Everything that defines the produced outputs (goes into the cache key)."""
@@ -45,5 +65,9 @@ class Producer(abc.ABC):
         label_names: list[str],
         runtime: Mapping[str, Any],
         resume_dir: Path,
+        inputs: Mapping[str, tuple[dict[str, np.ndarray], dict[str, Any]]] | None = None,
     ) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
-        """Run on `data`; return `(arrays, records)` (records: JSON-able, stored in meta.json)."""
+        """Run on `data`; return `(arrays, records)` (records: JSON-able, stored in meta.json).
+
+        `inputs` holds the entries named by :meth:`consumes`, by producer name.
+        """
