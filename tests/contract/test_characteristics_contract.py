@@ -109,3 +109,17 @@ def test_statistics_and_totals_are_vectorised(char):
     values = char.from_totals(weights @ statistics)
     assert values.shape == (4, 2)
     assert values[1, 0] == pytest.approx(float(char.from_totals(weights[1, 0] @ statistics)))
+
+
+def test_perfect_models_give_a_bounded_value_or_an_explained_nan(char):
+    """Issue 10: where a value is undefined (e.g. neither model errs) it is NaN with a reason."""
+    perfect = dict(A, preds=A["targets"].copy())
+    perfect["probs"] = np.eye(N_CLASSES, dtype=np.float32)[A["targets"]] * 0.98 + 0.02 / N_CLASSES
+    value = char(perfect, perfect)
+    if np.isnan(value):
+        statistics = char.statistics(char.prepare(perfect), char.prepare(perfect))
+        assert hasattr(char, "undefined_reason"), f"{char.name}: NaN without undefined_reason"
+        assert char.undefined_reason(statistics.sum(axis=0))
+    else:
+        low, high = char.bounds
+        assert low - 1e-12 <= value <= high + 1e-12

@@ -15,14 +15,14 @@ class ChanceErrorJaccard(PairwiseCharacteristic):
 
     with ``p`` the error rate of each model: the ratio of the expected intersection
     ``N p_a p_b`` to the expected union ``N (p_a + p_b - p_a p_b)`` of independent error sets.
-    Defined as 1 when neither model errs, the convention of
+    Undefined (NaN) when neither model errs, like
     :class:`~trusteq.characteristics.error_jaccard.ErrorJaccard`. It is the floor against which
     an observed error Jaccard is read: two models with 30% error each share errors by chance
     (0.3² / (0.6 − 0.09) ≈ 0.18). Compare Geirhos et al. 2020, arXiv 2006.16736, whose expected
     consistency applies the same independence model to agreement.
 
     Per-example statistics: ``[wrong_a, wrong_b, 1]``. Inputs: ``preds`` and ``targets``, each
-    shape `(N,)`, int64. Value in [0, 1]; symmetric; on identical inputs it is ``p / (2 − p)``,
+    shape `(N,)`, int64. Value in [0, 1] or NaN; symmetric; on identical inputs it is ``p / (2 − p)``,
     not a constant, so ``identity_value`` is None.
 
     Examples:
@@ -50,4 +50,10 @@ class ChanceErrorJaccard(PairwiseCharacteristic):
         p_a = totals[..., 0] / totals[..., 2]
         p_b = totals[..., 1] / totals[..., 2]
         union = p_a + p_b - p_a * p_b
-        return np.where(union > 0, p_a * p_b / np.where(union > 0, union, 1.0), 1.0)
+        return np.where(union > 0, p_a * p_b / np.where(union > 0, union, 1.0), np.nan)
+
+    def undefined_reason(self, totals: np.ndarray) -> str | None:
+        """Why the value on totals `(3,)` is NaN, or None when it is defined."""
+        if totals[..., 0] + totals[..., 1] > 0:
+            return None
+        return "neither model errs on any example (no error rate to compare)"

@@ -25,14 +25,16 @@ class ErrorJaccard(PairwiseCharacteristic):
     .. math:: J(a, b) = \frac{|E_a \cap E_b|}{|E_a \cup E_b|},
         \qquad E = \{i : \hat y_i \ne y_i\}
 
-    with ``J = 1`` when both error sets are empty (the two models then agree on every error,
-    vacuously, and the identity value stays 1 for a perfect model). Rai et al. 2024, "Compressed
+    undefined (NaN, with the reason from :meth:`undefined_reason`) when both error sets are
+    empty: two perfect models share no errors to compare, and showing 1.0 there would read as
+    agreement that was never observed. Rai et al. 2024, "Compressed
     models are NOT miniature versions of large models", arXiv 2407.13174, Sec. 3 (Paper A).
     Not corrected for chance: two independent models with 30% error each score about 0.18,
     see :class:`~trusteq.characteristics.chance_error_jaccard.ChanceErrorJaccard`.
 
     Per-example statistics: ``[both wrong, either wrong]``. Inputs: ``preds`` and ``targets``,
-    each shape `(N,)`, int64. Value in [0, 1]; higher means more alike; 1 on identical inputs.
+    each shape `(N,)`, int64. Value in [0, 1] or NaN; higher means more alike; 1 on identical
+    inputs that contain an error.
 
     Examples:
         >>> targets = np.array([0, 0, 0, 0])
@@ -55,6 +57,12 @@ class ErrorJaccard(PairwiseCharacteristic):
         return np.stack([errors_a & errors_b, errors_a | errors_b], axis=1).astype(np.float64)
 
     def from_totals(self, totals: np.ndarray) -> np.ndarray:
-        """Jaccard ``|both| / |either|`` (1 when ``|either| = 0``) from totals `(..., 2)`."""
+        """Jaccard ``|both| / |either|`` (NaN when ``|either| = 0``) from totals `(..., 2)`."""
         both, either = totals[..., 0], totals[..., 1]
-        return np.where(either > 0, both / np.where(either > 0, either, 1.0), 1.0)
+        return np.where(either > 0, both / np.where(either > 0, either, 1.0), np.nan)
+
+    def undefined_reason(self, totals: np.ndarray) -> str | None:
+        """Why the value on totals `(2,)` is NaN, or None when it is defined."""
+        if totals[..., 1] > 0:
+            return None
+        return "neither model errs on any example (empty union of error sets)"

@@ -29,6 +29,9 @@ from trusteq.characteristics.bootstrap import bootstrap_values, percentile_inter
 
 log = logging.getLogger(__name__)
 
+#: Reasons of NaN values met while building the current matrix, by characteristic name.
+_UNDEFINED: dict[str, list[str]] = {}
+
 
 @dataclasses.dataclass
 class PairwiseResult:
@@ -90,7 +93,12 @@ def _pair_value_interval(
 ) -> tuple[float, float, float]:
     char.check_pair(a, b)
     statistics = char.statistics(a, b)
-    value = float(char.from_totals(statistics.sum(axis=0)))
+    totals = statistics.sum(axis=0)
+    value = float(char.from_totals(totals))
+    if math.isnan(value) and hasattr(char, "undefined_reason"):
+        # Undefined (e.g. error Jaccard when neither model errs): NaN, never a made-up 1.0.
+        reason = char.undefined_reason(totals) or "undefined on these inputs"
+        _UNDEFINED.setdefault(char.name, []).append(reason)
     if counts is None:
         return value, math.nan, math.nan
     if counts.shape[1] != statistics.shape[0]:
@@ -186,6 +194,7 @@ def _matrix(
     seed: int,
 ) -> PairwiseResult:
     n_variants = len(variants)
+    _UNDEFINED.pop(char.name, None)
     value = np.full((n_variants, n_variants), np.nan)
     ci_low, ci_high = value.copy(), value.copy()
     first = prepared[variants[0]]
@@ -202,7 +211,9 @@ def _matrix(
         log.debug("%s: row %s done", char.name, variant_a)
     if char.identity_value is not None:
         diagonal = np.diag(value)
-        off = ~np.isclose(diagonal, char.identity_value)
+        # NaN on the diagonal is allowed where the characteristic says why (undefined_reason).
+        allowed_nan = np.isnan(diagonal) & hasattr(char, "undefined_reason")
+        off = ~np.isclose(diagonal, char.identity_value) & ~allowed_nan
         if off.any():
             bad = {variants[i]: float(diagonal[i]) for i in np.flatnonzero(off)}
             raise CharacteristicContractError(
@@ -215,4 +226,13 @@ def _matrix(
         "confidence": confidence,
         "seed": seed,
     }
+    if char.name in _UNDEFINED:
+        reasons = _UNDEFINED.pop(char.name)
+        metadata["undefined_reasons"] = sorted(set(reasons))
+        log.warning(
+            "%s is undefined (NaN) for %d pair(s) of variants: %s",
+            char.name,
+            len(reasons),
+            "; ".join(metadata["undefined_reasons"]),
+        )
     return PairwiseResult(char.name, list(variants), value, ci_low, ci_high, metadata)

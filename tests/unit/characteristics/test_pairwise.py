@@ -30,9 +30,11 @@ def test_error_jaccard_matches_python_sets(pair):
     assert ErrorJaccard()(a, b) == pytest.approx(expected)
 
 
-def test_error_jaccard_is_one_without_errors():
+def test_error_jaccard_is_undefined_without_errors():
+    # Issue 10: no errors on either side is not agreement; NaN with a reason, not 1.0.
     perfect = {"preds": np.array([0, 1, 2]), "targets": np.array([0, 1, 2])}
-    assert ErrorJaccard()(perfect, perfect) == 1.0
+    assert np.isnan(ErrorJaccard()(perfect, perfect))
+    assert "neither model errs" in ErrorJaccard().undefined_reason(np.array([0.0, 0.0]))
 
 
 def test_error_jaccard_disjoint_errors_is_zero():
@@ -69,11 +71,12 @@ def test_error_consistency_matches_cohen_kappa(pair):
     assert ErrorConsistency()(a, b) == pytest.approx(cohen_kappa_score(correct_a, correct_b))
 
 
-def test_error_consistency_degenerate_is_one():
+def test_error_consistency_degenerate_is_undefined():
+    # Issue 10: kappa is 0/0 when both models are right (or wrong) everywhere: NaN, not 1.0.
     perfect = {"preds": np.array([0, 1, 2]), "targets": np.array([0, 1, 2])}
-    assert ErrorConsistency()(perfect, perfect) == 1.0
+    assert np.isnan(ErrorConsistency()(perfect, perfect))
     wrong = {"preds": np.array([1, 2, 0]), "targets": np.array([0, 1, 2])}
-    assert ErrorConsistency()(wrong, wrong) == 1.0
+    assert np.isnan(ErrorConsistency()(wrong, wrong))
 
 
 def test_calibration_similarity_matches_torchmetrics_ece_difference(pair):
