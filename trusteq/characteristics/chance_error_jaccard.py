@@ -22,8 +22,8 @@ class ChanceErrorJaccard(PairwiseCharacteristic):
     consistency applies the same independence model to agreement.
 
     Per-example statistics: ``[wrong_a, wrong_b, 1]``. Inputs: ``preds`` and ``targets``, each
-    shape `(N,)`, int64. Value in [0, 1] or NaN; symmetric; on identical inputs it is ``p / (2 − p)``,
-    not a constant, so ``identity_value`` is None.
+    shape `(N,)`, int64. Value in [0, 1] or NaN; symmetric; on identical inputs it is
+    ``p / (2 − p)``, not a constant, so ``identity_value`` is None.
 
     Examples:
         >>> targets = np.array([0, 0, 0, 0])
