@@ -237,9 +237,7 @@ class OutputStore:
     # ------------------------------------------------------------------ reading
     def _corrupt(self, kind: str, key: str, what: str) -> CacheError:
         folder = self.path(kind, key)
-        return CacheError(
-            f"cache entry {folder} is corrupt: {what}. {repair_hint(kind, folder)}"
-        )
+        return CacheError(f"cache entry {folder} is corrupt: {what}. {repair_hint(kind, folder)}")
 
     def _load_meta(self, kind: str, key: str) -> dict[str, Any]:
         path = self.path(kind, key) / META_FILE
