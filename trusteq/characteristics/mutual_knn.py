@@ -1,13 +1,15 @@
 """Mutual k-nearest-neighbour alignment (Huh et al. 2024): the share of neighbours two models share.
 
-Same neighbour search as kNN agreement (:func:`~trusteq.characteristics.knn_agreement.knn_indices`:
-exact cosine search with faiss, chunked, never an N×N matrix), but the overlap of the two
-neighbour sets is divided by K instead of by the size of their union.
+Same neighbour search as kNN agreement (:func:`~trusteq.characteristics.knn_agreement.knn_search`:
+exact cosine search with faiss, chunked, never an N×N matrix; from 200k examples on an approximate
+index with its measured recall), but the overlap of the two neighbour sets is divided by K instead
+of by the size of their union.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from typing import Any
 
 import numpy as np
 
@@ -16,6 +18,7 @@ from trusteq.characteristics.knn_agreement import (
     DEFAULT_CHUNK_SIZE,
     Embedding,
     KNNAgreement,
+    SearchSettings,
     neighbour_family,
     neighbour_jaccard,
 )
@@ -70,6 +73,8 @@ class MutualKNN(KNNAgreement):
         embedding: which cached embedding to use, shape `(N, D)`.
         search_k: search this many neighbours in :meth:`prepare` (>= k), shared by a family.
         chunk_size: queries per faiss search call.
+        search: neighbour search settings (:class:`SearchSettings`: exact, or an approximate
+            index with its measured recall in :attr:`search_reports`).
 
     Raises:
         ValueError: ``k < 1`` or ``search_k < k``.
@@ -87,9 +92,11 @@ class MutualKNN(KNNAgreement):
         embedding: Embedding = "embeddings_cls",
         search_k: int | None = None,
         chunk_size: int = DEFAULT_CHUNK_SIZE,
+        search: SearchSettings | Mapping[str, Any] | None = None,
     ) -> None:
-        super().__init__(k, embedding, search_k, chunk_size)
+        super().__init__(k, embedding, search_k, chunk_size, search)
         self.name = f"mutual_knn_k{self.k}"
+        self.summary_column = f"mutual_knn_k{self.k}" if self.k == 10 else None
 
     def statistics(self, a: Outputs, b: Outputs) -> np.ndarray:
         """Per-example ``[overlap / K, 1]``, shape `(N, 2)`; needs all N examples."""
@@ -101,6 +108,7 @@ def mutual_knn_family(
     ks: Iterable[int] = (10,),
     embedding: Embedding = "embeddings_cls",
     chunk_size: int = DEFAULT_CHUNK_SIZE,
+    search: SearchSettings | Mapping[str, Any] | None = None,
 ) -> CharacteristicFamily:
     """One :class:`MutualKNN` per K, sharing one neighbour search per model at the largest K.
 
@@ -108,6 +116,7 @@ def mutual_knn_family(
         ks: the K values, each >= 1.
         embedding: which cached embedding to use.
         chunk_size: queries per faiss search call.
+        search: neighbour search settings (:class:`SearchSettings`), shared by every member.
 
     Returns:
         A family named ``mutual_knn`` (matrices ``mutual_knn_k{K}``).
@@ -119,4 +128,4 @@ def mutual_knn_family(
         >>> [member.name for member in mutual_knn_family(ks=[5, 10])]
         ['mutual_knn_k5', 'mutual_knn_k10']
     """
-    return neighbour_family(MutualKNN, "mutual_knn", ks, embedding, chunk_size)
+    return neighbour_family(MutualKNN, "mutual_knn", ks, embedding, chunk_size, search)
