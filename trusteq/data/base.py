@@ -208,11 +208,13 @@ class TextDatasetSource(DatasetSource):
         for key in REQUIRED_SPLITS:
             if key not in splits:
                 raise DataConfigError(f"{where}: split {key!r} is missing after loading")
+        splits = {key: drop_blank_texts(split, where) for key, split in splits.items()}
         for key, split in splits.items():
             if len(split) == 0:
                 raise DataConfigError(
                     f"{where}: split {key!r} is empty after filtering; check the files, "
-                    "'drop_labels' and any rating filter in the dataset config"
+                    "'drop_labels', whitespace-only texts and any rating filter in the dataset "
+                    "config"
                 )
         subsampled = {}
         for key, split in splits.items():
@@ -227,4 +229,74 @@ class TextDatasetSource(DatasetSource):
             log.info(
                 "%s: split %s has %d examples, class counts %s", where, key, len(split), counts
             )
+        check_degenerate(dataset, where)
         return dataset
+
+
+#: Below this many training examples a fine-tuning result says little; warn.
+TINY_TRAIN = 10
+
+
+def drop_blank_texts(split: TextSplit, where: str) -> TextSplit:
+    """The split without examples whose text (either segment of a pair) is whitespace only.
+
+    A blank text carries no evidence for any label; the count dropped is logged as a warning.
+    """
+    segments = [split.text_a] + ([split.text_b] if split.text_b is not None else [])
+    keep = [i for i in range(len(split)) if all(seg[i].strip() for seg in segments)]
+    if len(keep) == len(split):
+        return split
+    kept = set(keep)
+    blank = [split.ids[i] for i in range(len(split)) if i not in kept]
+    log.warning(
+        "%s: split %r: dropped %d of %d examples whose text is empty or whitespace only "
+        "(first ids: %s)",
+        where,
+        split.name,
+        len(blank),
+        len(split),
+        blank[:5],
+    )
+    return split.select(keep)
+
+
+def check_degenerate(dataset: DatasetSplits, where: str) -> None:
+    """Refuse single-class training data; warn about unseen test labels and tiny training sets.
+
+    Raises:
+        DataConfigError: the training split holds one class only (nothing to learn: every
+            model would predict it, and every comparison would be vacuous).
+    """
+    train = dataset["train"]
+    counts = train.class_counts(dataset.num_classes)
+    present = [dataset.label_names[c] for c in np.flatnonzero(counts)]
+    if len(present) < 2:
+        raise DataConfigError(
+            f"{where}: the training split holds a single class ({present} for all {len(train)} "
+            f"examples) of label_names {dataset.label_names}; a classifier cannot learn from it. "
+            "Fix: check 'columns.label', 'label_map' and 'drop_labels', or use a file with at "
+            "least two classes."
+        )
+    seen = set(np.flatnonzero(counts).tolist())
+    for key in ("validation", "test"):
+        labels = set(np.unique(dataset[key].labels[dataset[key].labels >= 0]).tolist())
+        unseen = sorted(labels - seen)
+        if unseen:
+            names = [dataset.label_names[c] for c in unseen]
+            log.warning(
+                "%s: WARNING: split %r holds labels never seen in training: %s (%d examples); "
+                "no fine-tuned model can predict them, so accuracy and error overlap on this "
+                "split are dominated by them",
+                where,
+                key,
+                names,
+                int(np.isin(dataset[key].labels, unseen).sum()),
+            )
+    if len(train) < TINY_TRAIN:
+        log.warning(
+            "%s: WARNING: only %d training examples (< %d); fine-tuning results and every "
+            "comparison will be mostly noise",
+            where,
+            len(train),
+            TINY_TRAIN,
+        )

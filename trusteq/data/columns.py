@@ -266,6 +266,13 @@ def table_to_split(
         if labels.is_dropped(raw):
             continue
         label_id = labels.resolve(raw)
+        if label_id is None and _is_missing(raw):
+            # drop_labels cannot match a missing value, so it must not be suggested (issue 10).
+            raise DataConfigError(
+                f"{where}: label column {columns['label']!r} (field 'columns.label') is empty at "
+                f"{row_name(row)}. Fix: fill in the label, or remove the rows without one from "
+                "the file."
+            )
         if label_id is None:
             raise DataConfigError(
                 f"{where}: label column {columns['label']!r} (field 'columns.label') holds "

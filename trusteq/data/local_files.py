@@ -109,6 +109,14 @@ def read_table(path: Path, file_format: str, field: str) -> tuple[Table, Callabl
         table = {name: [record.get(name) for record in records] for name in names}
         return table, lambda row: f"line {line_numbers[row]}"
 
+    start = text.lstrip()[:1]
+    if start in ("{", "["):
+        what = "JSON lines (one object per line)" if start == "{" else "a JSON array"
+        raise DataConfigError(
+            f"file '{path}' (field '{field}'): looks like {what}, not {file_format} (it starts "
+            f"with {start!r}). Fix: rename it to .jsonl or set 'format: jsonl'"
+            + (" after converting the array to one object per line" if start == "[" else "")
+        )
     try:
         frame = pd.read_csv(
             io.StringIO(text),
