@@ -238,6 +238,8 @@ def import_textattack() -> Any:
     saved = {key: os.environ.get(key) for key in ("TOKENIZERS_PARALLELISM", "HF_HOME")}
     with offline_nltk():
         import textattack
+    # Its own handler prints INFO lines ("Goal function ... compatible") for every attack built.
+    logging.getLogger("textattack.shared.utils.install").setLevel(logging.WARNING)
     # The import forces tokenizers' thread pool on (oversubscribes small machines) and may
     # point HF_HOME at its own cache: put both back as they were.
     os.environ["TOKENIZERS_PARALLELISM"] = saved["TOKENIZERS_PARALLELISM"] or "false"
