@@ -20,8 +20,8 @@ from trusteq.testing.tiny_qa import (
 
 @pytest.fixture(scope="module")
 def qa_study(tmp_path_factory):
-    from trusteq.compare import run_compare
-    from trusteq.study import Study
+    from trusteq.runs import compare_and_log as run_compare
+    from trusteq.pipeline.study import Study
 
     root = tmp_path_factory.mktemp("qa-study")
     model_dir = tiny_bert_folder(root / "model", words=QA_WORDS)
@@ -32,7 +32,7 @@ def qa_study(tmp_path_factory):
     study = Study(cfg)
     study.train()
     keys = study.infer()
-    return cfg, study, keys, run_compare(cfg, study)
+    return cfg, study, keys, run_compare(cfg)
 
 
 def test_outputs_are_cached_per_question(qa_study):
@@ -108,7 +108,7 @@ def test_ood_analysis_runs_from_the_cache(qa_study):
 
 def test_compare_again_runs_no_model(qa_study, monkeypatch):
     import trusteq.study as study_module
-    from trusteq.compare import run_compare
+    from trusteq.runs import compare_and_log as run_compare
 
     cfg, study, _, first = qa_study
 

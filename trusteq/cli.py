@@ -24,6 +24,9 @@ import hydra  # noqa: E402
 import lightning.pytorch  # noqa: E402, F401  (imported first so its logger levels can be lowered)
 from omegaconf import DictConfig  # noqa: E402
 
+from trusteq.errors import cli_entry  # noqa: E402
+from trusteq.validation import check_config  # noqa: E402
+
 # Library chatter that says nothing about the user's run.
 for _name in ("lightning.pytorch", "lightning.fabric", "faiss.loader", "faiss"):
     logging.getLogger(_name).setLevel(logging.WARNING)
@@ -53,8 +56,6 @@ _FACTS = (
     "ece_eq_width",
     "brier",
 )
-_DIVERGENCE = ("agreement", "error_jaccard", "chance_jaccard", "kappa", "abs_delta_ece", "knn_k10")
-_WITH_CI = ("error_jaccard", "kappa", "knn_k10")
 
 
 def _cell(row, column: str) -> str:
@@ -64,8 +65,9 @@ def _cell(row, column: str) -> str:
     if value != value:  # NaN
         return "-"
     text = f"{value:.3f}" if abs(value) < 100 else f"{value:.0f}"
-    if column in _WITH_CI and f"{column}_lo" in row:
-        text += f" [{row[column + '_lo']:.2f}, {row[column + '_hi']:.2f}]"
+    low, high = row.get(f"{column}_lo"), row.get(f"{column}_hi")
+    if isinstance(low, float) and low == low and isinstance(high, float) and high == high:
+        text += f" [{low:.2f}, {high:.2f}]"
     return text
 
 
@@ -77,9 +79,18 @@ def _print_summary(cfg: DictConfig, result, seconds: float, out_dir: Path) -> No
 
     console = Console(width=200)
     frame = result.summary
+    header = result.header
+    # Divergence columns come from what each pairwise characteristic declares.
+    divergence = tuple(
+        dict.fromkeys(
+            m.metadata["summary_column"]
+            for m in result.pairwise.values()
+            if m.metadata.get("summary_column")
+        )
+    )
     core = (
         *_FACTS,
-        *_DIVERGENCE,
+        *divergence,
         "beyond_noise",
         "description",
         "bits_per_weight",
@@ -88,12 +99,12 @@ def _print_summary(cfg: DictConfig, result, seconds: float, out_dir: Path) -> No
     )
     extra = tuple(c for c in frame.columns if c not in core and not c.endswith(("_lo", "_hi")))
     titles = (
-        f"'{cfg.study.name}': the variants on split '{cfg.compare.split}'",
-        f"'{cfg.study.name}': divergence from reference '{cfg.study.reference}' "
-        f"[95% paired-bootstrap CI]; the noise floor is row '{cfg.study.noise_floor}'",
-        f"'{cfg.study.name}': analyses (OOD detection and flag agreement, attribution agreement)",
+        f"'{header.name}': the variants on split '{result.split}'",
+        f"'{header.name}': divergence from reference '{header.reference}' "
+        f"[95% paired-bootstrap CI]; the noise floor is row '{header.noise_floor}'",
+        f"'{header.name}': analyses (OOD detection and flag agreement, attribution agreement)",
     )
-    for title, columns in zip(titles, (_FACTS, (*_DIVERGENCE, "beyond_noise"), extra), strict=True):
+    for title, columns in zip(titles, (_FACTS, (*divergence, "beyond_noise"), extra), strict=True):
         if not columns:
             continue
         table = Table(title=title, title_justify="left")
@@ -109,47 +120,56 @@ def _print_summary(cfg: DictConfig, result, seconds: float, out_dir: Path) -> No
         console.print(f"MLflow parent run: {result.parent_run_id}\nOpen the UI: {ui_command(cfg)}")
 
 
+def _out_dir() -> Path:
+    return Path(hydra.core.hydra_config.HydraConfig.get().runtime.output_dir)
+
+
 @hydra.main(version_base="1.3", config_path=CONFIG_PATH, config_name="study")
+@cli_entry
 def study(cfg: DictConfig) -> None:
     """Run a whole study: train → infer → compare."""
-    from trusteq.compare import run_compare, write_results
-    from trusteq.study import Study
+    from trusteq.runs import run_study
 
     started = time.perf_counter()
-    run = Study(cfg)
-    run.train(force=bool(cfg.force_train))
-    run.infer(force=bool(cfg.force))
-    result = run_compare(cfg, run)
-    out_dir = Path(hydra.core.hydra_config.HydraConfig.get().runtime.output_dir)
-    write_results(result, out_dir)
-    _print_summary(cfg, result, time.perf_counter() - started, out_dir)
+    check_config(cfg, "study")
+    _, result = run_study(cfg, out_dir=_out_dir())
+    _print_summary(cfg, result, time.perf_counter() - started, _out_dir())
 
 
 @hydra.main(version_base="1.3", config_path=CONFIG_PATH, config_name="study")
+@cli_entry
 def train(cfg: DictConfig) -> None:
     """Fine-tune `variant=` (or every variant); `force_train=true` retrains it."""
-    from trusteq.study import Study
+    from trusteq.pipeline.study import Study
 
+    check_config(cfg, "train")
     Study(cfg).train(cfg.variant, force=bool(cfg.force_train))
 
 
 @hydra.main(version_base="1.3", config_path=CONFIG_PATH, config_name="study")
+@cli_entry
 def infer(cfg: DictConfig) -> None:
     """Write the outputs entries of `variant=` (or every variant); `force=true` recomputes."""
-    from trusteq.study import Study
+    from trusteq.pipeline.study import Study
 
+    check_config(cfg, "infer")
     keys = Study(cfg).infer(cfg.variant, force=bool(cfg.force))
     for name, key in keys.items():
         log.info("%s -> %s", name, key)
 
 
 @hydra.main(version_base="1.3", config_path=CONFIG_PATH, config_name="study")
+@cli_entry
 def compare(cfg: DictConfig) -> None:
-    """Compare every variant from the cache only; log matrices to MLflow."""
-    from trusteq.compare import run_compare, write_results
+    """Compare every variant from the cache only (or prediction files: `predictions=<folder>`)."""
+    from trusteq.runs import compare_and_log
 
     started = time.perf_counter()
-    result = run_compare(cfg)
-    out_dir = Path(hydra.core.hydra_config.HydraConfig.get().runtime.output_dir)
-    write_results(result, out_dir)
-    _print_summary(cfg, result, time.perf_counter() - started, out_dir)
+    check_config(cfg, "compare")
+    view = None
+    if cfg.get("predictions"):
+        from trusteq.compare.imports import import_predictions
+
+        view = import_predictions(str(cfg.predictions), str(cfg.paths.cache_dir))
+    result = compare_and_log(cfg, view, out_dir=_out_dir())
+    _print_summary(cfg, result, time.perf_counter() - started, _out_dir())

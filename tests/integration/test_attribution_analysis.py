@@ -32,8 +32,8 @@ EXPLAIN = [
 def explained_study(tmp_path_factory, tiny_model_dir, tiny_data_files):
     import torch
 
-    from trusteq.compare import run_compare
-    from trusteq.study import Study
+    from trusteq.runs import compare_and_log as run_compare
+    from trusteq.pipeline.study import Study
 
     threads = torch.get_num_threads()
     root = tmp_path_factory.mktemp("explain-study")
@@ -41,7 +41,7 @@ def explained_study(tmp_path_factory, tiny_model_dir, tiny_data_files):
     study = Study(cfg)
     study.train()
     keys = study.infer()
-    yield cfg, study, keys, run_compare(cfg, study), root
+    yield cfg, study, keys, run_compare(cfg), root
     torch.set_num_threads(threads)
 
 

@@ -62,8 +62,8 @@ def _sweep_overrides(root: Path, model_dir: Path, files: dict[str, Path]) -> lis
 
 @pytest.fixture(scope="module")
 def swept(tmp_path_factory, tiny_model_dir, tiny_data_files):
-    from trusteq.compare import run_compare
-    from trusteq.study import Study
+    from trusteq.runs import compare_and_log as run_compare
+    from trusteq.pipeline.study import Study
 
     root = tmp_path_factory.mktemp("sweep")
     overrides = _sweep_overrides(root, tiny_model_dir, tiny_data_files)
@@ -71,7 +71,7 @@ def swept(tmp_path_factory, tiny_model_dir, tiny_data_files):
     study = Study(cfg)
     study.train()
     study.infer()
-    return study, run_compare(cfg, study)
+    return study, run_compare(cfg)
 
 
 def test_every_method_yields_aligned_outputs_and_latency(swept):
@@ -145,7 +145,7 @@ def test_pretrained_checkpoint_configs_run_from_a_local_folder(
     """A smaller checkpoint is a variant's `model:`: same loader, fine-tuning and predict path."""
     from omegaconf import OmegaConf
 
-    from trusteq.study import Study
+    from trusteq.pipeline.study import Study
 
     folder = tiny_model_dir
     if model_group.startswith("distilbert"):
@@ -164,12 +164,12 @@ def test_pretrained_checkpoint_configs_run_from_a_local_folder(
 
 @pytest.mark.slow
 def test_whole_compression_sweep_runs_under_debug_fast(tmp_path, tiny_model_dir, tiny_data_files):
-    from trusteq.compare import run_compare
-    from trusteq.study import Study
+    from trusteq.runs import compare_and_log as run_compare
+    from trusteq.pipeline.study import Study
 
     cfg = compose(_sweep_overrides(tmp_path, tiny_model_dir, tiny_data_files))
     study = Study(cfg)
     study.train()
     study.infer()
-    result = run_compare(cfg, study)
+    result = run_compare(cfg)
     assert result.pairwise["error_jaccard"].value.shape == (len(study.variants),) * 2

@@ -13,15 +13,15 @@ from trusteq.testing.tiny import compose, tiny_overrides
 
 @pytest.fixture(scope="module")
 def finished_study(tmp_path_factory, tiny_model_dir, tiny_data_files):
-    from trusteq.compare import run_compare
-    from trusteq.study import Study
+    from trusteq.runs import compare_and_log as run_compare
+    from trusteq.pipeline.study import Study
 
     root = tmp_path_factory.mktemp("study")
     cfg = compose(tiny_overrides(root, tiny_model_dir, tiny_data_files))
     study = Study(cfg)
     study.train()
     keys = study.infer()
-    result = run_compare(cfg, study)
+    result = run_compare(cfg)
     return cfg, study, keys, result, root
 
 
@@ -109,50 +109,51 @@ def test_mlflow_store_holds_parent_children_and_artifacts(finished_study):
 
 
 def test_second_run_reuses_cache_and_compare_runs_no_model(finished_study, monkeypatch):
-    import trusteq.study as study_module
-    from trusteq.compare import run_compare
-    from trusteq.study import Study
+    import trusteq.models.lightning_runs as runs_module
+    from trusteq.pipeline.study import Study
+    from trusteq.runs import compare_and_log as run_compare
 
     cfg, _, keys, first, _ = finished_study
 
     def no_model(*args, **kwargs):
         raise AssertionError("a model ran although everything was cached")
 
-    monkeypatch.setattr(study_module, "fine_tune", no_model)
-    monkeypatch.setattr(study_module, "predict", no_model)
+    monkeypatch.setattr(runs_module, "fine_tune", no_model)
+    monkeypatch.setattr(runs_module, "predict", no_model)
     again = Study(cfg)
     assert again.infer() == keys
+    assert again.models.builds == {}  # everything cached: no model was even built
     cfg.logger.enabled = False
-    second = run_compare(cfg, again)
+    second = run_compare(cfg)
     np.testing.assert_allclose(
         second.pairwise["error_jaccard"].value, first.pairwise["error_jaccard"].value
     )
 
 
 def test_force_recomputes_outputs(finished_study, monkeypatch):
-    import trusteq.study as study_module
-    from trusteq.study import Study
+    import trusteq.models.lightning_runs as runs_module
+    from trusteq.pipeline.study import Study
 
     cfg, _, keys, _, _ = finished_study
     calls = []
-    real_predict = study_module.predict
+    real_predict = runs_module.predict
 
     def counting_predict(*args, **kwargs):
         calls.append(1)
         return real_predict(*args, **kwargs)
 
-    monkeypatch.setattr(study_module, "predict", counting_predict)
+    monkeypatch.setattr(runs_module, "predict", counting_predict)
     assert Study(cfg).infer("int8", force=True) == {"int8/test": keys["int8/test"]}
     assert len(calls) == 1
 
 
 def test_compare_without_cache_names_the_missing_entry(tmp_path, tiny_model_dir, tiny_data_files):
-    from trusteq.compare import run_compare
+    from trusteq.runs import compare_and_log as run_compare
     from trusteq.outputs.store import CacheError
-    from trusteq.study import Study
+    from trusteq.pipeline.study import Study
 
     cfg = compose(tiny_overrides(tmp_path, tiny_model_dir, tiny_data_files) + ["logger=none"])
     # Nothing trained or cached in this root: compare must not train, it must say what to run.
     with pytest.raises(CacheError, match="trusteq-infer"):
-        run_compare(cfg, Study(cfg))
+        run_compare(cfg)
     assert not (tmp_path / "cache" / "checkpoints").exists()

@@ -113,7 +113,7 @@ class AttributionAgreement(Analysis):
         self, context: AnalysisContext, label: str, names: list[str]
     ) -> tuple[dict[str, np.ndarray], tuple[dict[str, np.ndarray], dict[str, Any]], dict]:
         """Variant → attributions `(N, S, W_max)`; the first entry; variant → seconds spent."""
-        declared = set(getattr(context.study, "producers", {}) or {})
+        declared = set(context.producers)
         missing = [name for name in names if name not in declared]
         if missing:
             raise AnalysisConfigError(
@@ -140,7 +140,7 @@ class AttributionAgreement(Analysis):
 
     # ------------------------------------------------------------------ the analysis
     def run(self, context: AnalysisContext) -> AnalysisResult:
-        compare = context.study.cfg.compare
+        compare = context.compare
         bootstrap = {
             "n_resamples": int(compare.n_resamples),
             "confidence": float(compare.confidence),

@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
     from trusteq.characteristics.matrix import PairwiseResult
-    from trusteq.study import Study
+    from trusteq.compare.view import CacheView
 
 
 @dataclass
@@ -49,46 +49,52 @@ class AnalysisContext:
     """Read-only, memoised access to a study's cache for analyses (never runs a model).
 
     Args:
-        study: the study whose cache is read.
+        view: the study's cache view (`trusteq.compare.view.CacheView`): manifest + entries.
+        compare: the `compare` config (bootstrap resamples, confidence, seed, split).
     """
 
-    def __init__(self, study: Study) -> None:
-        self.study = study
-        self._outputs: dict[tuple[str, str], tuple[dict[str, np.ndarray], dict[str, Any]]] = {}
+    def __init__(self, view: CacheView, compare: Any) -> None:
+        self.view = view
+        self.compare = compare
 
     @property
     def variants(self) -> list[str]:
         """Variant names, reference first."""
-        return list(self.study.variants)
+        return self.view.variants
 
     @property
     def reference(self) -> str:
-        return self.study.reference
+        return self.view.reference
 
     @property
     def noise_floor(self) -> str | None:
-        return self.study.cfg.study.get("noise_floor")
+        return self.view.noise_floor
 
-    def _entry(self, variant: str, split: str) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
-        if (variant, split) not in self._outputs:
-            self._outputs[variant, split] = self.study.load_outputs(variant, split)
-        return self._outputs[variant, split]
+    @property
+    def seeds(self) -> list[str]:
+        """The seed population (reference first)."""
+        return self.view.seeds
+
+    @property
+    def producers(self) -> dict[str, str]:
+        """Declared producer name → its split."""
+        return self.view.producers
 
     def outputs(self, variant: str, split: str) -> dict[str, np.ndarray]:
-        """Cached arrays of `variant` on `split` (see `Study.load_outputs`).
+        """Cached arrays of `variant` on `split`, through the task's view.
 
         Raises:
             CacheError: the entry does not exist; the message says how to make it.
         """
-        return self._entry(variant, split)[0]
+        return self.view.outputs(variant, split)
 
     def meta(self, variant: str, split: str) -> dict[str, Any]:
         """The entry's `meta.json` (ids, compression stats, timings, config)."""
-        return self._entry(variant, split)[1]
+        return self.view.meta(variant, split)
 
     def produced(self, variant: str, producer: str) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
-        """A producer's cached entry for `variant` (see `Study.load_produced`)."""
-        return self.study.load_produced(variant, producer)
+        """A producer's cached entry for `variant`: `(arrays, meta)`."""
+        return self.view.produced(variant, producer)
 
 
 class Analysis(abc.ABC):
@@ -107,6 +113,9 @@ class Analysis(abc.ABC):
     def required_producers(self) -> list[str]:
         """Names of `producers.<name>` whose entries this analysis reads."""
         return []
+
+    #: Output kinds of the task it needs (see `trusteq.tasks.base`); checked by the plan.
+    requires_kinds: tuple[str, ...] = ()
 
     @abc.abstractmethod
     def run(self, context: AnalysisContext) -> AnalysisResult:

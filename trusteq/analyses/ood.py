@@ -161,7 +161,7 @@ class OODAnalysis(Analysis):
     # ------------------------------------------------------------------ run
     def run(self, context: AnalysisContext) -> AnalysisResult:
         """Compute the metrics, matrices, tables and figures from the cache."""
-        compare = context.study.cfg.compare
+        compare = context.compare
         bootstrap = {
             "n_resamples": int(_default(self.n_resamples, compare.n_resamples)),
             "confidence": float(_default(self.confidence, compare.confidence)),

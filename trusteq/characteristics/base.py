@@ -205,6 +205,8 @@ class PairwiseCharacteristic(abc.ABC):
             "symmetric": self.symmetric,
             "identity_value": self.identity_value,
             "higher_is_better": self.higher_is_better,
+            "summary_column": self.summary_column,
+            "against_floor": self.against_floor,
             "bounds": list(self.bounds),
             "chunkable": self.chunkable,
         }

@@ -43,6 +43,7 @@ class CalibrationSimilarity(PairwiseCharacteristic):
 
     name = "calibration_similarity"
     requires = ("probs", "targets")
+    summary_column = "abs_delta_ece"
     symmetric = True
     identity_value = 0.0
     higher_is_better = False

@@ -248,6 +248,7 @@ class LinearCKA(PairwiseCharacteristic):
         self.max_examples = int(max_examples)
         self.requires = (self.embedding,)
         self.name = "cka_linear" if estimator == "biased" else "cka_linear_unbiased"
+        self.summary_column = self.name
         self.bounds = (0.0, 1.0) if estimator == "biased" else (-1.0, 1.0)
         self._grams: tuple[np.ndarray, np.ndarray] | None = None
 

@@ -27,6 +27,7 @@ class PredictionAgreement(PairwiseCharacteristic):
 
     name = "prediction_agreement"
     requires = ("preds",)
+    summary_column = "agreement"
     symmetric = True
     identity_value = 1.0
     higher_is_better = True

@@ -92,7 +92,7 @@ class QuestionAnsweringModule(SequenceClassifier):
     def on_validation_epoch_end(self) -> None:
         if self.validation is None or not self._validation_batches:
             return
-        from trusteq.qa.task import score_split
+        from trusteq.qa.scoring import score_split
 
         features = self.validation
         start, end = window_logits(self._validation_batches, len(features))

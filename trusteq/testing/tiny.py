@@ -106,6 +106,7 @@ def tiny_overrides(
     the attribution analysis unless `explain` (they would dominate a seconds-long test).
     """
     return [
+        "experiment=quickstart",
         "debug=fast",
         f"paths.root_dir={root}",
         f"paths.cache_dir={root}/cache",

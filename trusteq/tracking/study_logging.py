@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import logging
+import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -14,7 +15,6 @@ import matplotlib.pyplot as plt
 import numpy as np
 from omegaconf import DictConfig, OmegaConf
 
-from trusteq.study import git_sha
 from trusteq.tracking.mlflow_tracking import _mlflow, ensure_experiment
 from trusteq.viz.plots import (
     agreement_vs_k,
@@ -24,8 +24,7 @@ from trusteq.viz.plots import (
 )
 
 if TYPE_CHECKING:
-    from trusteq.compare import ComparisonResult
-    from trusteq.study import Study
+    from trusteq.compare.stage import ComparisonResult
 
 log = logging.getLogger(__name__)
 
@@ -44,15 +43,30 @@ def _log_figure(mlflow: Any, fig: Any, name: str) -> None:
     plt.close(fig)
 
 
+def scratch_dir() -> tempfile.TemporaryDirectory:
+    """A temporary folder for artifacts before they are logged."""
+    return tempfile.TemporaryDirectory(prefix="trusteq-artifacts-")
+
+
 def log_comparison(
     cfg: DictConfig,
-    study: Study,
     result: ComparisonResult,
     arrays: dict[str, dict[str, np.ndarray]],
+    tables: dict[str, dict[str, Any]],
+    write_results: Any,
 ) -> str:
-    """Log `result` under a new parent run; returns the parent run id."""
-    from trusteq.compare import reliability_tables, scratch_dir, write_results
+    """Log `result` under a new parent run; returns the parent run id.
 
+    Args:
+        cfg: the composed config (logger, compare settings).
+        result: the compare stage's result (its `header` names the variants).
+        arrays: variant → the compared split's outputs (the task's view).
+        tables: variant → binning → reliability table.
+        write_results: writes the result files into a folder (logged as artifacts).
+    """
+    from trusteq.pipeline.provenance import git_sha
+
+    study = result.header
     mlflow = _mlflow()
     experiment_id = ensure_experiment(cfg)
     tags = {
@@ -68,8 +82,7 @@ def log_comparison(
         tags["trusteq.overrides"] = " ".join(HydraConfig.get().overrides.task)[:5000]
     except ValueError:  # not inside a Hydra app (tests, notebooks)
         pass
-    tables = reliability_tables(arrays, int(cfg.compare.n_bins))
-    floor = cfg.study.noise_floor
+    floor = study.noise_floor
     with mlflow.start_run(experiment_id=experiment_id, run_name=study.name, tags=tags) as parent:
         mlflow.log_params(
             _flat_params(
@@ -162,7 +175,7 @@ def log_comparison(
                 mlflow.log_text(table.to_csv(index=False), f"analyses/{analysis_name}/{file_name}")
         for name in study.variants:
             _log_variant(
-                mlflow, experiment_id, parent.info.run_id, study, name, result, tables[name], tags
+                mlflow, experiment_id, parent.info.run_id, name, result, tables[name], tags
             )
         return parent.info.run_id
 
@@ -171,38 +184,32 @@ def _log_variant(
     mlflow: Any,
     experiment_id: str,
     parent_id: str,
-    study: Study,
     name: str,
     result: ComparisonResult,
     tables: dict[str, Any],
     tags: dict[str, str],
 ) -> None:
+    study = result.header
     meta = result.meta[name]
-    variant = study.variants[name]
     stats = meta["compression_stats"]
     with mlflow.start_run(
         experiment_id=experiment_id,
         run_name=f"{study.name}/{name}",
         nested=True,
         parent_run_id=parent_id,
-        tags={**tags, "trusteq.variant": name, "trusteq.seed": str(variant.seed)},
+        tags={**tags, "trusteq.variant": name, "trusteq.seed": str(meta.get("seed"))},
     ):
-        mlflow.log_params(
-            {
-                "variant": name,
-                "parent": variant.parent or "",
-                "seed": variant.seed,
-                "backbone": json.dumps(variant.backbone.identity()),
-                "steps": json.dumps(variant.step_identity())[:500],
-                "finetune": variant.finetune,
-                "description": variant.description,
-                "model_key": meta["model_key"],
-            }
-        )
         latency = meta.get("latency") or {}
         mlflow.log_params(
             {
-                "teacher": getattr(variant, "teacher", None) or "",
+                "variant": name,
+                "parent": meta.get("parent") or "",
+                "seed": meta.get("seed"),
+                "backbone": json.dumps(meta.get("backbone"))[:500],
+                "steps": json.dumps(meta.get("steps"))[:500],
+                "description": study.descriptions.get(name, ""),
+                "model_key": meta.get("model_key", ""),
+                "teacher": meta.get("teacher") or "",
                 "latency_device": latency.get("device", ""),
             }
         )

@@ -19,16 +19,7 @@ import numpy as np  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
 if TYPE_CHECKING:
-    from trusteq.compare import ComparisonResult
-
-#: Characteristics plotted by default, when present (each "higher = more alike" except the last).
-DEFAULT_CHARACTERISTICS = (
-    "error_jaccard",
-    "error_consistency",
-    "prediction_agreement",
-    "knn_agreement_k10",
-    "calibration_similarity",
-)
+    from trusteq.compare.stage import ComparisonResult
 
 _AXES = {
     "size_mb": ("size on disk (MB, log scale)", lambda meta: meta["compression_stats"]["size_mb"]),
@@ -86,13 +77,17 @@ def tradeoff_figure(
         reference: the study's reference variant (its own point is the identity value).
         noise_floor: the reference's seed replicate; its value and interval are drawn as a band.
         x: `size_mb` or `ms_per_example`.
-        characteristics: `result.pairwise` keys to plot; default `DEFAULT_CHARACTERISTICS`
-            (those present).
+        characteristics: `result.pairwise` keys to plot; default: every matrix whose
+            characteristic declares a summary column and is read against the noise floor.
 
     Returns:
         A matplotlib figure (Agg backend); the caller closes it.
     """
-    names = [c for c in (characteristics or DEFAULT_CHARACTERISTICS) if c in result.pairwise]
+    names = [c for c in characteristics or [] if c in result.pairwise] or [
+        name
+        for name, matrix in result.pairwise.items()
+        if matrix.metadata.get("summary_column") and matrix.metadata.get("against_floor", True)
+    ]
     columns = min(3, max(1, len(names)))
     rows = max(1, -(-len(names) // columns))
     fig, axes = plt.subplots(rows, columns, figsize=(5.2 * columns, 4.2 * rows), squeeze=False)

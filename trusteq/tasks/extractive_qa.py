@@ -1,8 +1,7 @@
 """The extractive-QA seam of a study: tokenisation, model, fine-tuning, inference, and the adapter.
 
-`trusteq.study.Study` uses a :class:`QATask` whenever its dataset is a QA source
-(``task = "extractive_qa"``); everything else (variants, compression steps, the cache, compare,
-MLflow) is shared with classification.
+Selected with ``task=extractive_qa`` (``conf/task/extractive_qa.yaml``, which holds the settings);
+everything else (variants, compression steps, the cache, compare, MLflow) is the shared pipeline.
 
 **What an outputs entry holds** (per question, in the split's order; the cache stays model-free):
 ``exact_match`` `(N,)` (1 = correct; Paper A's error = exact match 0), ``f1`` `(N,)`,
@@ -13,7 +12,7 @@ predicted texts as UTF-8 bytes ``prediction_utf8`` with ``prediction_offsets`` `
 :func:`predicted_texts`), and ``embeddings_cls`` / ``embeddings_mean`` `(N, D)` of each question's
 first window.
 
-**The adapter** (:meth:`QATask.view`, applied by `Study.load_outputs`) adds the keys the shared
+**The adapter** (:meth:`QATask.view`, applied when compare reads an entry) adds the keys the shared
 characteristics and OOD scorers read, so none of them is duplicated:
 
 - ``targets`` = 0 for every question and ``preds`` = 0 when the answer is correct, else the answer
@@ -35,7 +34,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 from functools import partial
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
@@ -48,19 +47,12 @@ from trusteq.characteristics.calibration import (
 from trusteq.characteristics.unary import UNARY_KEYS
 from trusteq.qa.data import QASplit
 from trusteq.qa.features import QAFeatures
-from trusteq.qa.metrics import answer_code, score_prediction
-from trusteq.qa.postprocess import postprocess_predictions
+from trusteq.qa.metrics import answer_code
+from trusteq.qa.scoring import encode_texts, predicted_texts, score_split
+from trusteq.tasks.base import Task, TaskConfigError
 
 log = logging.getLogger(__name__)
 
-#: Paper A's settings *(code)*: doc stride 128, max query 64, n-best 20, max answer 30, threshold 0.
-QA_DEFAULTS: dict[str, Any] = {
-    "doc_stride": 128,
-    "max_query_length": 64,
-    "n_best": 20,
-    "max_answer_length": 30,
-    "null_score_diff_threshold": 0.0,
-}
 #: Settings that shape the training windows (part of the checkpoint key); all are in outputs keys.
 TRAINING_SETTINGS = ("doc_stride", "max_query_length")
 SKIPPED_UNARY = {
@@ -70,93 +62,72 @@ SKIPPED_UNARY = {
 }
 
 
-class QAConfigError(ValueError):
-    """The `qa` settings or a study feature do not fit extractive QA; names the field and fix."""
+class QAConfigError(TaskConfigError):
+    """The `task` settings or a study feature do not fit extractive QA; names the field and fix."""
 
 
-def predicted_texts(arrays: Mapping[str, np.ndarray]) -> list[str]:
-    """Decode the predicted answers stored as ``prediction_utf8`` + ``prediction_offsets``."""
-    raw = np.asarray(arrays["prediction_utf8"], dtype=np.uint8).tobytes()
-    bounds = np.asarray(arrays["prediction_offsets"]).tolist()
-    return [raw[a:b].decode("utf-8") for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
+__all__ = ["QAConfigError", "QATask", "encode_texts", "predicted_texts", "score_split"]
 
 
-def encode_texts(texts: list[str]) -> dict[str, np.ndarray]:
-    """``prediction_utf8`` (uint8) and ``prediction_offsets`` `(N + 1,)` int64 of ``texts``."""
-    encoded = [text.encode("utf-8") for text in texts]
-    offsets = np.concatenate([[0], np.cumsum([len(e) for e in encoded])]).astype(np.int64)
-    payload = np.frombuffer(b"".join(encoded) or b"\0", dtype=np.uint8)[: offsets[-1]].copy()
-    return {"prediction_utf8": payload, "prediction_offsets": offsets}
-
-
-def score_split(
-    features: QAFeatures,
-    start_logits: list[np.ndarray],
-    end_logits: list[np.ndarray],
-    settings: Mapping[str, Any],
-) -> dict[str, Any]:
-    """Post-process window logits and score every question against its gold answers.
-
-    Returns:
-        ``exact_match`` and ``f1`` `(N,)` float32, ``predictions`` (see
-        :class:`~trusteq.qa.postprocess.QAPredictions`).
-    """
-    split = features.split
-    predictions = postprocess_predictions(
-        split.contexts,
-        features.example_index,
-        features.offsets,
-        features.cls_index,
-        start_logits,
-        end_logits,
-        n_best=int(settings.get("n_best", QA_DEFAULTS["n_best"])),
-        max_answer_length=int(settings.get("max_answer_length", QA_DEFAULTS["max_answer_length"])),
-        null_score_diff_threshold=float(
-            settings.get("null_score_diff_threshold", QA_DEFAULTS["null_score_diff_threshold"])
-        ),
-    )
-    scores = [
-        score_prediction(text, golds)
-        for text, golds in zip(predictions.texts, split.answer_texts, strict=True)
-    ]
-    return {
-        "exact_match": np.array([s[0] for s in scores], dtype=np.float32),
-        "f1": np.array([s[1] for s in scores], dtype=np.float32),
-        "predictions": predictions,
-    }
-
-
-class QATask:
-    """Extractive QA hooks of a study.
+class QATask(Task):
+    """Extractive QA (``conf/task/extractive_qa.yaml``).
 
     Args:
-        settings: the config's ``qa`` block; missing keys take :data:`QA_DEFAULTS`.
+        doc_stride: context tokens shared by consecutive windows (>= 1).
+        max_query_length: question tokens kept (>= 1).
+        n_best: start/end candidates kept per window (>= 1).
+        max_answer_length: longest answer span in tokens (>= 1).
+        null_score_diff_threshold: predict "no answer" when the null score beats the best span
+            by more than this.
 
     Raises:
-        QAConfigError: an unknown key or a value out of range.
+        QAConfigError: a value out of range, naming the ``task.<field>``.
     """
 
-    name = "extractive_qa"
+    name: ClassVar[str] = "extractive_qa"
+    # No `class_distribution` (the view's probs are confidence vs correctness, not a distribution
+    # over classes) and no `text_inputs` (explainers and attacks perturb single texts).
+    output_kinds: ClassVar[frozenset[str]] = frozenset(
+        {
+            "logits",
+            "probs",
+            "preds",
+            "targets",
+            "embeddings_cls",
+            "embeddings_mean",
+            "exact_match",
+            "f1",
+            "confidence",
+            "has_answer",
+            "answer_code",
+        }
+    )
 
-    def __init__(self, settings: Mapping[str, Any] | None = None) -> None:
-        settings = dict(settings or {})
-        unknown = set(settings) - set(QA_DEFAULTS)
-        if unknown:
-            raise QAConfigError(
-                f"qa: unknown field(s) {sorted(unknown)}; allowed: {sorted(QA_DEFAULTS)}"
-            )
-        self.settings = {**QA_DEFAULTS, **settings}
-        for key in ("doc_stride", "max_query_length", "n_best", "max_answer_length"):
-            if int(self.settings[key]) < 1:
-                raise QAConfigError(f"qa.{key} must be >= 1, got {self.settings[key]!r}")
-            self.settings[key] = int(self.settings[key])
-        self.settings["null_score_diff_threshold"] = float(
-            self.settings["null_score_diff_threshold"]
-        )
+    def __init__(
+        self,
+        doc_stride: int,
+        max_query_length: int,
+        n_best: int,
+        max_answer_length: int,
+        null_score_diff_threshold: float,
+    ) -> None:
+        self.settings: dict[str, Any] = {
+            "doc_stride": doc_stride,
+            "max_query_length": max_query_length,
+            "n_best": n_best,
+            "max_answer_length": max_answer_length,
+        }
+        for key, value in self.settings.items():
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise QAConfigError(f"task.{key} must be an integer >= 1, got {value!r}")
+        self.settings["null_score_diff_threshold"] = float(null_score_diff_threshold)
+
+    def check_variant(self, name: str, variant: Any) -> None:
+        self.check_steps(variant.steps, f"study.variants.{name}")
 
     def identity(self, training: bool = False) -> dict[str, Any]:
         """The settings that define a checkpoint (``training``) or an outputs entry."""
-        keys = TRAINING_SETTINGS if training else tuple(QA_DEFAULTS)
+        keys = TRAINING_SETTINGS if training else tuple(self.settings)
         return {"task": self.name, **{key: self.settings[key] for key in keys}}
 
     # ------------------------------------------------------------------ data and models
@@ -183,7 +154,7 @@ class QATask:
             self.settings["max_query_length"],
         )
 
-    def initial_model(self, backbone: Any) -> nn.Module:
+    def initial_model(self, backbone: Any, num_labels: int = 0) -> nn.Module:
         """The backbone with a fresh span-prediction head (`AutoModelForQuestionAnswering`)."""
         return backbone.load_question_answering()
 
@@ -218,7 +189,7 @@ class QATask:
         seed: int,
         logger: Any = False,
         teacher_logits: np.ndarray | None = None,
-        **_: Any,
+        **distillation: Any,
     ) -> tuple[nn.Module, dict[str, float]]:
         """`trusteq.models.lightning_runs.fine_tune` with the QA LightningModule.
 
@@ -353,22 +324,3 @@ def log_skipped_once() -> None:
         for key, reason in SKIPPED_UNARY.items():
             log.info("QA: %s is not computed (%s); reported as NaN", key, reason)
         _SKIP_LOGGED = True
-
-
-def task_for(dataset: Any, settings: Mapping[str, Any] | None, variants: Mapping[str, Any]) -> Any:
-    """A :class:`QATask` when ``dataset`` is a QA source (``task = "extractive_qa"``), else None.
-
-    Args:
-        dataset: the study's dataset source.
-        settings: the config's ``qa`` block (None = :data:`QA_DEFAULTS`).
-        variants: the study's variants, checked for steps QA does not support.
-
-    Raises:
-        QAConfigError: a bad ``qa`` field or an unsupported compression step, naming it.
-    """
-    if getattr(dataset, "task", None) != QATask.name:
-        return None
-    task = QATask(settings)
-    for name, variant in variants.items():
-        task.check_steps(variant.steps, f"study.variants.{name}")
-    return task
