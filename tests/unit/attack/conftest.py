@@ -17,8 +17,7 @@ import torch
 from torch import nn
 
 from trusteq.data import TextSplit
-from trusteq.producers.attack import Recipe
-from trusteq.producers.attack import environment
+from trusteq.producers.attack import Recipe, environment
 from trusteq.testing.tiny import NEGATIVE, POSITIVE, sentiment_sentences, tiny_bert_folder
 
 #: Each word's substitutes: positives become words the model does not know (score 0).
