@@ -114,9 +114,8 @@ def test_head_with_another_label_count_gets_a_fresh_head(model_dir, caplog):
 def test_weights_replaced_in_place_change_the_identity(model_dir):
     before = Backbone(str(model_dir)).identity()
     assert before["files_sha256"]["model.safetensors"]
-    from transformers import AutoModelForSequenceClassification
-
     import torch
+    from transformers import AutoModelForSequenceClassification
 
     model = AutoModelForSequenceClassification.from_pretrained(model_dir)
     with torch.no_grad():

@@ -82,7 +82,8 @@ def test_empty_label_does_not_suggest_drop_labels(tmp_path):
 
 def test_json_named_csv_says_it_looks_like_json(tmp_path):
     path = tmp_path / "train.csv"
-    path.write_text("\n".join(json.dumps({"text": f"t{i}", "label": "positive"}) for i in range(50)))
+    records = [{"text": f"t{i}", "label": "positive"} for i in range(50)]
+    path.write_text("\n".join(json.dumps(record) for record in records))
     source = LocalFilesTextClassification(
         files={"train": str(path), "validation": None, "test": str(path)},
         columns={"id": None, "text_a": "text", "text_b": None, "label": "label"},
