@@ -204,6 +204,7 @@ def write_report(
     if reference:
         rows.append({"variant": reference, "verdict": "reference", "kind": "reference"})
         rows[-1] |= {"side": side(reference), "cells": [None] * len(characteristics)}
+        rows[-1]["n_diverging"] = 0
     for variant in variants:
         sub = table[table["variant"] == variant].set_index("characteristic")
         cells = []
@@ -236,6 +237,7 @@ def write_report(
                 "variant": variant,
                 "verdict": verdict_of.get(variant, ""),
                 "kind": "seed" if is_seed else "variant",
+                "n_diverging": int((sub["outcome"] == "diverges").sum()),
                 "side": side(variant),
                 "cells": cells,
             }
