@@ -44,6 +44,10 @@ cannot be resolved by the data and with S = 2 the range is 0). Settable per char
 * ``inconclusive``: none of these. ``n_needed`` says how many examples would decide the test
   closest to deciding, if the gap estimate stayed where it is and the bootstrap variance scaled
   as ``1 / N`` (critical value ``z_{1 − α/M}``, the strictest Holm step, so it is an upper bound).
+  A margin that came from the standard-error term (``margin_source == "se"``) shrinks with N as
+  fast as the standard error, so no N shows equivalence to it: then only the diverges and more
+  alike tests count for ``n_needed`` (``inf`` when neither can decide; set ``margins`` to a
+  practical tolerance to make equivalence reachable).
 
 The overall verdict of a variant is ``trust-equivalent`` when every characteristic is
 ``within_noise`` (or ``more_alike``), ``diverges: <characteristics>`` when any diverges, else
@@ -110,6 +114,7 @@ TEST_COLUMNS: tuple[str, ...] = (
     "n_floor_pairs",
     "floor_pairs",
     "margin",
+    "margin_source",
     "gap",
     "gap_se",
     "gap_ci_low",
@@ -221,18 +226,20 @@ def _margin(
     pair_ses: np.ndarray,
     margins: Mapping[str, float] | None,
     multiplier: float,
-) -> float:
+) -> tuple[float, str]:
+    """The margin and where it came from: ``"set"``, ``"range"`` or ``"se"``."""
     if margins and name in margins:
         margin = float(margins[name])
         if not margin > 0.0:
             raise ValueError(f"margins[{name!r}] must be > 0, got {margin}")
-        return margin
+        return margin, "set"
     spread = float(np.nanmax(pair_values) - np.nanmin(pair_values)) if pair_values.size else 0.0
     se_pair = float(np.nanmedian(pair_ses)) if np.isfinite(pair_ses).any() else 0.0
+    source = "range" if spread >= multiplier * se_pair else "se"
     margin = max(spread, multiplier * se_pair)
     # A zero margin (identical seeds, zero variance) would make TOST undefined; a tiny one lets
     # an exactly identical variant still be called within noise.
-    return margin if margin > 0.0 else 1e-12
+    return (margin if margin > 0.0 else 1e-12), source
 
 
 # -- tests from cached outputs -----------------------------------------------------------------
@@ -248,6 +255,8 @@ class _PairBootstrap:
         self.cache: dict[tuple[str, str], tuple[float, np.ndarray]] = {}
 
     def __call__(self, a: str, b: str) -> tuple[float, np.ndarray]:
+        if self.char.symmetric and (b, a) in self.cache:
+            return self.cache[(b, a)]
         if (a, b) not in self.cache:
             first, second = self.prepared[a], self.prepared[b]
             self.char.check_pair(first, second)
@@ -323,7 +332,9 @@ def gap_tests(
 
         pair_points = np.array([pair_value(a, b)[0] for a, b in pairs])
         pair_ses = np.array([np.nanstd(pair_value(a, b)[1], ddof=1) for a, b in pairs])
-        margin = _margin(char.name, pair_points, pair_ses, margins, margin_se_multiplier)
+        margin, margin_source = _margin(
+            char.name, pair_points, pair_ses, margins, margin_se_multiplier
+        )
         for a, b in pairs:
             value, boot = pair_value(a, b)
             low, high = percentile_interval(boot, confidence)
@@ -362,6 +373,7 @@ def gap_tests(
                     floor_points=floor_points,
                     floor=floor,
                     margin=margin,
+                    margin_source=margin_source,
                     gap=gap,
                     gap_se=gap_se,
                     gap_ci=(gap_low, gap_high),
@@ -388,6 +400,7 @@ def _test_row(
     floor_points: np.ndarray,
     floor: Sequence[tuple[str, str]],
     margin: float,
+    margin_source: str,
     gap: float,
     gap_se: float,
     gap_ci: tuple[float, float],
@@ -413,6 +426,7 @@ def _test_row(
         "n_floor_pairs": len(floor),
         "floor_pairs": "; ".join(f"{a}|{b}" for a, b in floor),
         "margin": margin,
+        "margin_source": margin_source,
         "gap": gap,
         "gap_se": gap_se,
         "gap_ci_low": gap_ci[0],
@@ -501,7 +515,9 @@ def matrix_gap_tests(
         pairs = seed_pairs(population, symmetric)
         pair_points = np.array([point(a, b)[0] for a, b in pairs])
         pair_ses = np.array([se_of(a, b) for a, b in pairs])
-        margin = _margin(result.name, pair_points, pair_ses, margins, margin_se_multiplier)
+        margin, margin_source = _margin(
+            result.name, pair_points, pair_ses, margins, margin_se_multiplier
+        )
         for a, b in pairs:
             value, low, high = point(a, b)
             floor_rows.append(
@@ -532,6 +548,7 @@ def matrix_gap_tests(
                     floor_points=floor_points,
                     floor=floor,
                     margin=margin,
+                    margin_source=margin_source,
                     gap=gap,
                     gap_se=gap_se,
                     gap_ci=(gap - z_ci * gap_se, gap + z_ci * gap_se),
@@ -638,9 +655,14 @@ def _n_needed(row: Any, z_critical: float, equivalence: str) -> float:
     if not math.isfinite(gap):
         return math.nan
     distances = [-gap]  # diverges: g < 0
+    # A margin made of standard errors shrinks as fast as the standard error does, so more data
+    # cannot show equivalence to it (with the gap held fixed): only set or range margins count.
+    fixed_margin = row.margin_source != "se"
     if equivalence == "tost":
-        distances += [margin - abs(gap), gap - margin]  # within (|g| < δ), more alike (g > δ)
-    else:
+        distances.append(gap - margin)  # more alike: g > δ
+        if fixed_margin:
+            distances.append(margin - abs(gap))  # within noise: |g| < δ
+    elif fixed_margin:
         distances.append(gap + margin)  # non-inferiority: g > −δ
     needs = [examples_needed(n_examples, se, d, z_critical) for d in distances if d > 0]
     return min(needs) if needs else math.inf

@@ -3,6 +3,8 @@ the nominal rate, and a variant with injected extra disagreement is called diver
 
 from __future__ import annotations
 
+import gc
+
 import numpy as np
 
 from trusteq.characteristics.error_consistency import ErrorConsistency
@@ -15,6 +17,16 @@ CHARS = [PredictionAgreement(), ErrorConsistency(), ProbabilityLoyalty()]
 
 
 def _run(margins=None, n_simulations=N_SIMULATIONS):
+    # statsmodels' Holm (multipletests) calls gc.collect() on every call; with the test
+    # session's heap frozen those 3 calls per simulation stay cheap.
+    gc.freeze()
+    try:
+        return _simulate(margins, n_simulations)
+    finally:
+        gc.unfreeze()
+
+
+def _simulate(margins, n_simulations):
     tables = []
     for sim in range(n_simulations):
         outputs = simulate_population(

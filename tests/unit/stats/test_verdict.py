@@ -137,3 +137,14 @@ def test_matrix_fallback_agrees_with_bootstrap_in_direction(outputs):
 def test_doctests():
     assert doctest.testmod(verdict_module).failed == 0
     assert doctest.testmod(simulation).failed == 0
+
+
+def test_percentile_p_values_agree_with_normal_ones(outputs):
+    kwargs = {"n_resamples": 1000, "seed": 2}
+    normal, _ = gap_tests(PredictionAgreement(), outputs, "ref", ["s1", "s2"], **kwargs)
+    percentile, _ = gap_tests(
+        PredictionAgreement(), outputs, "ref", ["s1", "s2"], p_method="percentile", **kwargs
+    )
+    assert (percentile["p_method"] == "percentile").all()
+    np.testing.assert_allclose(percentile["p_diverge"], normal["p_diverge"], atol=0.05)
+    assert percentile.query("variant == 'worse'")["p_diverge"].item() == pytest.approx(1 / 1001)
