@@ -116,7 +116,7 @@ def _matrix_table(result: PairwiseResult) -> dict[str, Any]:
 
 def _frame_html(frame: pd.DataFrame) -> str:
     return frame.to_html(
-        classes="data", border=0, na_rep="—", float_format=lambda x: f"{x:.3f}", escape=True
+        classes="data", border=0, na_rep="—", float_format=lambda x: f"{x:.4g}", escape=True
     )
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import shutil
 import subprocess
 from html.parser import HTMLParser
+from pathlib import Path
 
 import matplotlib
 
@@ -77,11 +78,27 @@ def study(tmp_path_factory):
         summary=summary,
         pairwise={"prediction_agreement": pairwise_matrix(chars[0], outputs, n_resamples=50)},
         figures={"size vs agreement": fig},
+        ood={"OOD AUROC": _png(tmp_path_factory.mktemp("png"))},
+        attribution={"top-10 Jaccard": _png(tmp_path_factory.mktemp("png2"))},
+        examples={
+            "flagged OOD by one model only": pd.DataFrame(
+                {"sentence": ["a <b>bold</b> claim", "plain"], "reference": [1, 0], "int8": [0, 1]}
+            )
+        },
         chance={"error_consistency": 0.0},
         command="trusteq-study experiment=quickstart seed=1",
         config_yaml="study:\n  reference: reference\n",
     )
     return result, path
+
+
+def _png(folder) -> Path:
+    fig, ax = plt.subplots()
+    ax.bar([0, 1], [0.6, 0.7])
+    path = folder / "figure.png"
+    fig.savefig(path)
+    plt.close(fig)
+    return path
 
 
 def _parse(html: str) -> _ReportParser:
@@ -115,6 +132,9 @@ def test_report_is_self_contained_and_reproducible(study):
     assert parsed.pre["command"] == "trusteq-study experiment=quickstart seed=1"
     assert "reference: reference" in parsed.pre["config"]
     assert "tiny &lt;study&gt;" in html  # autoescaped
+    assert "a &lt;b&gt;bold&lt;/b&gt; claim" in html  # example sentences escaped too
+    for section in ('id="ood"', 'id="attribution"', 'id="examples"', 'id="matrices"'):
+        assert section in html
     assert "M = 8" in html and "α = 0.05" in html and "<b>300</b> resamples" in html
 
 
