@@ -6,7 +6,8 @@ computing) or with a library traceback: `train.epochs=0`, `train.batch_size=0`, 
 learning rate, `train.max_length` beyond the backbone's position embeddings, an out-of-range
 `infer.embedding_layer`, a `train.monitor` the trainer never logs, `infer.batch_size=0`, a cache
 folder that is a file or read-only, a misspelt `+train.<key>` (which silently changed the
-checkpoint key), and a backbone that cannot be loaded (see `Backbone.check`).
+checkpoint key), `trainer=gpu` on a machine without CUDA, and a backbone that cannot be loaded
+(see `Backbone.check`).
 """
 
 from __future__ import annotations
@@ -170,6 +171,33 @@ def check_cache_dir(path: str | Path, field: str = "paths.cache_dir") -> None:
         raise _fail(field, str(folder), f"must be writable, but it {what}", fix)
 
 
+def check_accelerator(trainer: Mapping[str, Any]) -> None:
+    """`trainer.accelerator` must exist on this machine (gpu/cuda needs CUDA, mps needs MPS).
+
+    Trial of issue 10: `trusteq-train force_train=true trainer=gpu` on a CPU machine failed inside
+    Lightning after the old checkpoint had been deleted.
+
+    Raises:
+        ConfigError: the accelerator is not available here.
+    """
+    accelerator = str(trainer.get("accelerator", "auto")).lower()
+    if accelerator not in ("gpu", "cuda", "mps"):
+        return
+    import torch
+
+    if accelerator == "mps":
+        available = bool(getattr(torch.backends, "mps", None) and torch.backends.mps.is_available())
+    else:
+        available = torch.cuda.is_available()
+    if not available:
+        raise _fail(
+            "trainer.accelerator",
+            accelerator,
+            f"no {accelerator.upper()} device is available on this machine",
+            "trainer=cpu (or trainer.accelerator=auto)",
+        )
+
+
 def _backbones(cfg: DictConfig) -> list[tuple[str, Any]]:
     from hydra.utils import instantiate
 
@@ -233,6 +261,8 @@ def check_config(cfg: DictConfig, stage: str = "study", load_backbone: bool = Tr
         raise _fail(
             "infer.embedding_layer", layer, "must be an integer layer index", "-1 (last layer)"
         )
+    if stage != "compare":
+        check_accelerator(_plain(cfg.get("trainer")) or {})
     if stage == "compare" or not load_backbone:
         return
     for where, backbone in _backbones(cfg):

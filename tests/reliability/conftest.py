@@ -41,3 +41,9 @@ def study_overrides(root: Path, model_dir: Path, files: dict[str, Path], name: s
 @pytest.fixture
 def overrides(tmp_path, tiny_model_dir, tiny_data_files):
     return study_overrides(tmp_path, tiny_model_dir, tiny_data_files)
+
+
+@pytest.fixture(scope="session")
+def make_overrides():
+    """`study_overrides` as a fixture (test modules cannot import conftest)."""
+    return study_overrides

@@ -100,3 +100,12 @@ def test_nan_outputs_name_the_variant():
     with pytest.raises(ConfigError, match="variant 'int8' on split 'test': logits holds 1 NaN"):
         check_finite_outputs({"logits": np.array([[0.0, np.nan]])}, "int8", "test")
     check_finite_outputs({"preds": np.array([0, 1]), "logits": np.zeros((2, 2))}, "a", "test")
+
+
+def test_gpu_trainer_without_cuda_is_refused(overrides):
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has CUDA")
+    with pytest.raises(ConfigError, match=r"trainer.accelerator='gpu'.*Fix: trainer=cpu"):
+        check_config(compose([*overrides, "trainer=gpu"]))
