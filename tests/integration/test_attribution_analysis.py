@@ -101,11 +101,11 @@ def test_figures_and_tables_reach_mlflow(explained_study):
     assert "attribution.lime.jaccard_k10.noise_floor" in metrics
 
 
-def test_analysis_names_missing_producers(explained_study):
-    from trusteq.analyses.attribution import AnalysisConfigError, AttributionAgreement
-    from trusteq.analyses.base import AnalysisContext
+def test_analysis_naming_missing_producers_is_refused_before_any_training(explained_study):
+    from trusteq.pipeline.plan import Plan, StudyConfigError
 
-    _, study, _, _, _ = explained_study
-    analysis = AttributionAgreement({"lime": ["lime", "lime_seed7"]})
-    with pytest.raises(AnalysisConfigError, match="lime_seed7"):
-        analysis.run(AnalysisContext(study))
+    cfg, _, _, _, root = explained_study
+    bad = cfg.copy()
+    bad.analyses.attribution.explainers = {"lime": ["lime", "lime_seed7"]}
+    with pytest.raises(StudyConfigError, match=r"analyses.attribution: reads producers \['lime_seed7'\]"):
+        Plan(bad)

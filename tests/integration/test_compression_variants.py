@@ -107,20 +107,20 @@ def test_distillation_and_composition_are_in_the_keys(swept):
     study, _ = swept
     from trusteq.outputs.keys import content_key
 
-    meta = study.store.read_meta("checkpoints", study.checkpoint_key("distilled3"))
+    meta = study.store.read_meta("checkpoints", study.keys.checkpoint("distilled3"))
     assert meta["teacher"] == "reference"
     # The teacher's logits on train were cached once, as an ordinary outputs entry.
-    assert study.store.exists("outputs", study.outputs_key("reference", "train"))
+    assert study.store.exists("outputs", study.keys.outputs("reference", "train"))
     # The composed variant's identity is its parent's model plus its own steps, in order.
     expected = content_key(
         "model",
         {
-            "parent": study.model_key("distilled3"),
+            "parent": study.keys.model("distilled3"),
             "steps": study.variants["distilled3_onnx_int8"].step_identity(),
         },
     )
-    assert study.model_key("distilled3_onnx_int8") == expected
-    assert study.model_key("distilled3_onnx_int8") != study.model_key("onnx_int8")
+    assert study.keys.model("distilled3_onnx_int8") == expected
+    assert study.keys.model("distilled3_onnx_int8") != study.keys.model("onnx_int8")
 
 
 def test_tradeoff_plot_from_the_comparison(swept):

@@ -83,7 +83,11 @@ class Plan:
         if cfg.study.get("name") in (None, "", "???"):
             raise StudyConfigError("study.name is not set. Fix: study.name=<a name>.")
         self.name = str(cfg.study.name)
-        self.task: Task = instantiate(cfg.task)
+        try:
+            self.task: Task = instantiate(cfg.task)
+        except Exception as error:  # Hydra wraps the constructor's own message
+            cause = error.__cause__ or error
+            raise StudyConfigError(f"task={cfg.task.get('_target_', '?')}: {cause}") from error
         self.variants: dict[str, Variant] = build_variants(cfg)
         self.reference = str(cfg.study.reference)
         self.noise_floor: str | None = cfg.study.get("noise_floor")

@@ -73,9 +73,10 @@ class Study:
 
     # ------------------------------------------------------------------ reading back
     def load_outputs(self, name: str, split: str) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
-        """The cached outputs entry of `name` on `split` (as stored) and its meta."""
+        """The cached outputs of `name` on `split` through the task's view, and the entry's meta."""
         key = self.keys.outputs(name, split)
-        return self.store.read_arrays(OUTPUTS, key), self.store.read_meta(OUTPUTS, key)
+        arrays = self.store.read_arrays(OUTPUTS, key)
+        return self.plan.task.view(arrays), self.store.read_meta(OUTPUTS, key)
 
     def load_produced(self, name: str, producer: str) -> tuple[dict[str, np.ndarray], dict]:
         """The cached entry of `producer` for `name` and its meta."""

@@ -140,11 +140,11 @@ class QATask(Task):
         needed = self.settings["max_query_length"] + self.settings["doc_stride"] + 4
         if max_length < needed:
             raise QAConfigError(
-                f"train.max_length={max_length} cannot hold a question of qa.max_query_length="
-                f"{self.settings['max_query_length']} tokens plus qa.doc_stride="
+                f"train.max_length={max_length} cannot hold a question of task.max_query_length="
+                f"{self.settings['max_query_length']} tokens plus task.doc_stride="
                 f"{self.settings['doc_stride']} context tokens and 3 special tokens; raise "
-                f"train.max_length to at least {needed} or lower qa.doc_stride / "
-                "qa.max_query_length."
+                f"train.max_length to at least {needed} or lower task.doc_stride / "
+                "task.max_query_length."
             )
         return QAFeatures(
             split,

@@ -63,7 +63,15 @@ def _mlflow():
 
 
 def tracking_uri(cfg: DictConfig) -> str:
-    """`sqlite:///<absolute mlruns dir>/mlflow.db` (the folder is created)."""
+    """`cfg.logger.tracking_uri` if set, else `sqlite:///<absolute mlruns dir>/mlflow.db`.
+
+    A set URI (e.g. `http://host:5000`, one tracking server for every job of a multi-machine
+    sweep: `python -m trusteq.tracking.server start`) is returned as given; the sqlite default's
+    folder is created.
+    """
+    configured = cfg.get("logger", {}).get("tracking_uri")
+    if configured:
+        return str(configured)
     folder = Path(cfg.paths.mlruns_dir).resolve()
     folder.mkdir(parents=True, exist_ok=True)
     return f"sqlite:///{folder / 'mlflow.db'}"
@@ -242,20 +250,31 @@ def end_active_runs(status: str = "KILLED") -> int:
     return ended
 
 
-def lightning_logger(cfg: DictConfig, run_name: str, tags: Mapping[str, str]) -> Any:
-    """A Lightning `MLFlowLogger` into the study's experiment, or False when logging is off."""
+def lightning_logger(
+    cfg: DictConfig,
+    run_name: str,
+    tags: Mapping[str, str],
+    params: Mapping[str, Any] | None = None,
+) -> Any:
+    """A Lightning `MLFlowLogger` into the study's experiment, or False when logging is off.
+
+    `params` (e.g. the fine-tuning recipe) are logged as the run's parameters.
+    """
     if not cfg.logger.enabled:
         return False
     from lightning.pytorch.loggers import MLFlowLogger
 
     ensure_experiment(cfg)
-    return MLFlowLogger(
+    logger = MLFlowLogger(
         experiment_name=str(cfg.logger.experiment_name),
         run_name=run_name,
         tracking_uri=tracking_uri(cfg),
         tags={**dict(tags), **process_tags()},
         artifact_location=(Path(cfg.paths.mlruns_dir).resolve() / "artifacts").as_uri(),
     )
+    if params:
+        logger.log_hyperparams(dict(params))
+    return logger
 
 
 def ui_command(cfg: DictConfig) -> str:
