@@ -1,0 +1,76 @@
+"""Helpers of the scale-out tests: the console commands as a user runs them, on a 2-variant study.
+
+Every test here is marked ``scale`` (distributed launchers, a PostgreSQL server): deselect them
+with ``-m "not scale"``; CI runs them with ``-m scale``.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from trusteq.testing.tiny import tiny_overrides
+
+BIN = Path(sys.executable).parent
+
+
+def pytest_collection_modifyitems(items):
+    here = Path(__file__).parent
+    for item in items:
+        if Path(str(item.fspath)).is_relative_to(here):
+            item.add_marker(pytest.mark.scale)
+
+
+def run_cli(entry: str, args: list[str], root: Path, timeout: float = 900, **env: str):
+    """Run a console entry point in `root` with TRUSTEQ_ROOT=`root`; returns the finished run."""
+    environment = {**os.environ, "TRUSTEQ_ROOT": str(root), "PYTHONUNBUFFERED": "1", **env}
+    return subprocess.run(
+        [str(BIN / entry), *args],
+        cwd=root,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+def two_variant_study(root: Path, model_dir: Path, files: dict[str, Path]) -> list[str]:
+    """Overrides: the tiny quick-start cut to two variants, `reference` and `int8` (its child).
+
+    Written against the command line only: any CLI that composes `conf/study.yaml` with Hydra
+    overrides runs it.
+    """
+    overrides = tiny_overrides(root, model_dir, files)
+    if not any(item.startswith("experiment=") for item in overrides):
+        overrides = ["experiment=quickstart", *overrides]
+    overrides = [o for o in overrides if not o.startswith("study.variants.layers3.")]
+    return [
+        *overrides,
+        "study.name=scale_two_variants",
+        "study.noise_floor=null",
+        "~study.variants.reference_seed43",
+        "~study.variants.pruned50",
+        "~study.variants.layers3",
+    ]
+
+
+def combined(process: subprocess.CompletedProcess) -> str:
+    """stdout then stderr of a finished process."""
+    return process.stdout + process.stderr
+
+
+class Cli:
+    """The helpers above as one fixture (tests/ is not a package)."""
+
+    run = staticmethod(run_cli)
+    study = staticmethod(two_variant_study)
+    combined = staticmethod(combined)
+
+
+@pytest.fixture
+def cli() -> Cli:
+    return Cli()
