@@ -98,6 +98,8 @@ def forest_plot(
         )
     if chance is not None and np.isfinite(chance):
         ax.axvline(chance, color="#8250df", lw=1.0, ls="--", label=f"chance level ({chance:g})")
+    if tests["is_seed"].astype(bool).any():
+        ax.plot([], [], "o", color="#57606a", mfc="white", label="seed (floor without it)")
     labels = []
     for position, row in enumerate(tests.itertuples(index=False)):
         y = n_rows - 1 - position
