@@ -49,7 +49,8 @@ class LocalSentenceEncoder(SentenceEncoder):
         folder = packaged_encoder_path() if encoder == PACKAGED_ENCODER else encoder
         self.encoder_name = str(encoder)
         self._tokenizer = AutoTokenizer.from_pretrained(folder)
-        self._encoder = AutoModel.from_pretrained(folder).eval()
+        self._device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        self._encoder = AutoModel.from_pretrained(folder).eval().to(self._device)
         self.max_length = int(max_length)
         self.batch_size = int(batch_size)
         self.model = self  # SentenceEncoder calls self.model.encode(...)
@@ -65,11 +66,11 @@ class LocalSentenceEncoder(SentenceEncoder):
                     max_length=self.max_length,
                     padding=True,
                     return_tensors="pt",
-                )
+                ).to(self._device)
                 hidden = self._encoder(**batch).last_hidden_state
                 mask = batch["attention_mask"].unsqueeze(-1).to(hidden.dtype)
                 pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
-                chunks.append(torch.nn.functional.normalize(pooled, dim=-1))
+                chunks.append(torch.nn.functional.normalize(pooled.float(), dim=-1).cpu())
         return torch.cat(chunks) if chunks else torch.zeros(0, 1)
 
     def extra_repr_keys(self) -> list[str]:
