@@ -9,7 +9,7 @@ Two ways to turn that into p-values:
   percentile p-values of R resamples cannot go below ``1 / (R + 1)``).
 * ``"percentile"``: the p-value that inverts the percentile interval, e.g. for H0: ``g ≥ g0``,
   ``p = (1 + #{g*_r ≥ g0}) / (R + 1)`` (Davison & Hinkley 1997, "Bootstrap Methods and their
-  Application", Sec. 4.4, Eq. 4.11).
+  Application", Ch. 4, for the ``(1 + count) / (R + 1)`` form).
 
 Equivalence is Schuirmann's two one-sided tests (Schuirmann 1987, "A comparison of the two
 one-sided tests procedure and the power approach for assessing the equivalence of average

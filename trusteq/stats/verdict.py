@@ -19,10 +19,10 @@ same draw counts for every pair of every characteristic (the pair of models is t
 :mod:`trusteq.characteristics.bootstrap`). With per-example sufficient statistics `(N, S)` the R
 values of one pair cost one ``counts (R, N) @ statistics (N, S)`` product, so the gap's bootstrap
 distribution ``g*_r = s (c*_r(v, ref) − mean_p c*_r(p))`` carries the floor's own sampling
-uncertainty. Klein et al. 2025 ("Quantifying Uncertainty in Error Consistency", arXiv 2507.06645)
-bootstrap error consistency the same way. The bootstrap is over examples, conditional on the
-trained models: the training noise between seeds enters through the floor's spread, i.e. the
-margin below, not through the standard error.
+uncertainty (see Klein et al. 2025, "Quantifying Uncertainty in Error Consistency", NeurIPS,
+arXiv 2507.06645, on bootstrap tests of error consistency). The bootstrap is over examples,
+conditional on the trained models: the training noise between seeds enters through the floor's
+spread, i.e. the margin below, not through the standard error.
 
 **The margin.** ``δ_c = max(max_p c(p) − min_p c(p), k · se_pair)``: the range of the seed-pair
 values, but never below ``k`` bootstrap standard errors of one seed-pair value (``se_pair`` is
