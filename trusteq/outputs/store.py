@@ -192,7 +192,11 @@ class OutputStore:
         if (replace or stale) and final.exists():
             aside = Path(tempfile.mkdtemp(prefix=f"{_OLD_PREFIX}{key}-", dir=final.parent))
             aside.rmdir()  # only its unique name is needed
-            os.rename(final, aside)
+            try:
+                os.rename(final, aside)
+            except FileNotFoundError:  # another job swapped it out just now: publish plainly
+                self._publish(kind, key, tmp, replace=False)
+                return
             try:
                 os.rename(tmp, final)
             except BaseException:
