@@ -9,6 +9,7 @@ TensorRT / llama.cpp model, an API whose outputs you already have), and a small 
     seeds: [fp32, fp32_seed2]        # optional: the seed population (reference first)
     label_names: [negative, positive]  # optional: class names (index = label id)
     split: test                      # optional: the split name the files hold (default test)
+    variants: [fp32, fp32_seed2, int8]  # optional: table order (default: seeds, then by name)
     descriptions: {int8: TensorRT int8 engine}   # optional
 
 Files are ``<variant>.parquet``, ``<variant>.jsonl`` or ``<variant>.npz``; all must hold the same
@@ -44,7 +45,16 @@ from trusteq.tasks.classification import ClassificationTask
 
 SUFFIXES = (".parquet", ".jsonl", ".npz")
 STUDY_FILE = "study.yaml"
-_STUDY_FIELDS = {"name", "reference", "noise_floor", "seeds", "label_names", "split", "descriptions"}
+_STUDY_FIELDS = {
+    "name",
+    "reference",
+    "noise_floor",
+    "seeds",
+    "variants",
+    "label_names",
+    "split",
+    "descriptions",
+}
 _NAN_STATS = {
     "parameters": math.nan,
     "nonzero_parameters": math.nan,
@@ -271,7 +281,14 @@ def import_predictions(folder: str | Path, cache_root: str | Path) -> CacheView:
             )
     if floor and floor not in declared:
         declared.append(str(floor))
-    order = [*declared, *(n for n in files if n not in declared)]
+    listed = [str(v) for v in spec.get("variants") or []]
+    unknown = [v for v in listed if v not in files]
+    if unknown:
+        raise PredictionsError(
+            f"{spec_path}: variants lists {unknown}, which have no file in {folder} (found: "
+            f"{sorted(files)})."
+        )
+    order = list(dict.fromkeys([*declared, *listed, *(n for n in files if n not in declared)]))
     label_names = [str(n) for n in spec["label_names"]] if spec.get("label_names") else None
     records = {name: _read_variant(files[name], label_names) for name in order}
     ref = records[reference]
@@ -415,6 +432,7 @@ def export_predictions(view: CacheView, split: str, folder: str | Path, fmt: str
         "reference": header.reference,
         "noise_floor": header.noise_floor,
         "seeds": list(header.seeds),
+        "variants": list(header.variants),
         "label_names": list(header.label_names),
         "split": split,
         "descriptions": dict(header.descriptions),
