@@ -213,7 +213,10 @@ class Backbone:
     # ------------------------------------------------------------------ identity
     @cached_property
     def _weights_identity(self) -> dict[str, Any]:
-        folder = self._local_folder()
+        try:
+            folder = self._local_folder()
+        except BackboneError:  # a missing folder: `check()` reports it; identity never raises
+            return {}
         if folder is not None:
             if not folder.is_dir():
                 return {}
