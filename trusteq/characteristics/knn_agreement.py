@@ -58,7 +58,8 @@ class SearchSettings:
         ivf_nlist: IVF cells; None = ``round(4 √N)``, at most N / 39 (faiss' minimum training
             points per cell).
         ivf_nprobe: IVF cells visited per query.
-        ivf_train_size: k-means training points, None = ``min(N, 64 · nlist)``.
+        ivf_train_size: k-means training points, None = ``min(N, 32 · nlist)``.
+        ivf_train_iterations: k-means iterations.
         recall_queries: queries (sampled without replacement, seeded) searched exactly to measure
             the approximate index's recall; 0 skips the measurement (recall NaN).
         use_gpu: ``"auto"`` (GPU when ``faiss.get_num_gpus() > 0``), True (require one) or False.
@@ -74,6 +75,7 @@ class SearchSettings:
     ivf_nlist: int | None = None
     ivf_nprobe: int = 32
     ivf_train_size: int | None = None
+    ivf_train_iterations: int = 10
     recall_queries: int = 1000
     use_gpu: bool | Literal["auto"] = "auto"
     seed: int = 0
@@ -89,7 +91,8 @@ class SearchSettings:
             )
         if self.use_gpu not in ("auto", True, False):
             raise ValueError(f"use_gpu must be auto, true or false, got {self.use_gpu!r}")
-        for name in ("hnsw_m", "hnsw_ef_construction", "hnsw_ef_search", "ivf_nprobe"):
+        positive = ("hnsw_m", "hnsw_ef_construction", "hnsw_ef_search", "ivf_nprobe")
+        for name in (*positive, "ivf_train_iterations"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
         if self.recall_queries < 0:
@@ -280,20 +283,57 @@ def _approximate_index(kind: str, vectors: np.ndarray, k: int, settings: SearchS
         return index, params, False
     nlist = settings.ivf_nlist or round(4 * math.sqrt(n_examples))
     nlist = int(max(1, min(nlist, n_examples // 39)))
-    train_size = min(n_examples, settings.ivf_train_size or 64 * nlist)
+    nprobe = min(settings.ivf_nprobe, nlist)
+    train_size = min(n_examples, settings.ivf_train_size or 32 * nlist)
     quantizer = faiss.IndexFlatIP(dim)
     index = faiss.IndexIVFFlat(quantizer, dim, nlist, faiss.METRIC_INNER_PRODUCT)
     index.cp.seed = settings.seed
+    index.cp.niter = settings.ivf_train_iterations
+    index.cp.max_points_per_centroid = max(1, -(-train_size // nlist))
     rng = np.random.default_rng(settings.seed)
     sample = np.sort(rng.choice(n_examples, size=train_size, replace=False))
     index.train(vectors[sample])
-    on_gpu = gpu and k + 1 <= GPU_MAX_K and settings.ivf_nprobe <= GPU_MAX_K
+    on_gpu = gpu and k + 1 <= GPU_MAX_K and nprobe <= GPU_MAX_K
+    params = {"nlist": nlist, "nprobe": nprobe, "train_size": train_size}
+    params["train_iterations"] = settings.ivf_train_iterations
     if on_gpu:
         index = faiss.index_cpu_to_all_gpus(index)
-    index.add(vectors)
-    faiss.ParameterSpace().set_index_parameter(index, "nprobe", min(settings.ivf_nprobe, nlist))
-    params = {"nlist": nlist, "nprobe": min(settings.ivf_nprobe, nlist), "train_size": train_size}
-    return index, params, on_gpu
+        index.add(vectors)
+        faiss.ParameterSpace().set_index_parameter(index, "nprobe", nprobe)
+        return index, params, True
+    index.nprobe = nprobe
+    return index, params, False
+
+
+def _ivf_search_preassigned(index, vectors: np.ndarray, k: int, chunk_size: int):
+    """CPU IVF: assign every vector to its cells once, for both adding and probing.
+
+    ``index.add`` and ``index.search`` would each scan the N × nlist centroid similarities;
+    here one quantizer search gives every vector's ``nprobe`` nearest cells: the first is where it
+    is stored, all are where it looks (faiss.contrib.ivf_tools; the same arithmetic as
+    ``add`` + ``search``).
+    """
+    from faiss.contrib.ivf_tools import add_preassigned, search_preassigned
+
+    n_examples = len(vectors)
+    cells = np.empty((n_examples, index.nprobe), dtype=np.int64)
+    cell_sims = np.empty((n_examples, index.nprobe), dtype=np.float32)
+    for start in range(0, n_examples, chunk_size):
+        stop = min(start + chunk_size, n_examples)
+        cell_sims[start:stop], cells[start:stop] = index.quantizer.search(
+            vectors[start:stop], index.nprobe
+        )
+    add_preassigned(index, vectors, np.ascontiguousarray(cells[:, 0]))
+    neighbours = np.empty((n_examples, k), dtype=np.int64)
+    complete = np.empty(n_examples, dtype=bool)
+    for start in range(0, n_examples, chunk_size):
+        stop = min(start + chunk_size, n_examples)
+        _, found = search_preassigned(
+            index, vectors[start:stop], k + 1, cells[start:stop], cell_sims[start:stop]
+        )
+        rows = np.arange(start, stop)
+        neighbours[start:stop], complete[start:stop] = _drop_self(found, rows, k)
+    return neighbours, complete
 
 
 def knn_search(
@@ -343,7 +383,10 @@ def knn_search(
         on_gpu = gpu and k + 1 <= GPU_MAX_K
         return NeighbourSearch(neighbours, "exact", 1.0, n_examples, seconds, 0.0, on_gpu)
     index, params, on_gpu = _approximate_index(kind, vectors, k, settings, gpu)
-    neighbours, complete = _search(index, vectors, everyone, k, chunk_size)
+    if kind == "ivf" and not on_gpu:
+        neighbours, complete = _ivf_search_preassigned(index, vectors, k, chunk_size)
+    else:
+        neighbours, complete = _search(index, vectors, everyone, k, chunk_size)
     del index
     short = np.flatnonzero(~complete)
     if len(short):
