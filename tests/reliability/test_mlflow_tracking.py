@@ -31,6 +31,27 @@ def _cfg(mlruns):
     )
 
 
+@pytest.fixture(scope="module")
+def _migrated_db(tmp_path_factory):
+    """A freshly created and migrated store, made once (migrating takes seconds)."""
+    from mlflow.tracking import MlflowClient
+
+    folder = tmp_path_factory.mktemp("template") / "mlruns"
+    folder.mkdir()
+    MlflowClient(tracking_uri=f"sqlite:///{folder / 'mlflow.db'}").search_experiments()
+    return folder / "mlflow.db"
+
+
+@pytest.fixture
+def mlruns(tmp_path, _migrated_db):
+    import shutil
+
+    folder = tmp_path / "mlruns"
+    folder.mkdir()
+    shutil.copy(_migrated_db, folder / "mlflow.db")
+    return folder
+
+
 @pytest.fixture(autouse=True)
 def _fresh_process_state(monkeypatch):
     monkeypatch.setattr(mlflow_tracking, "_READY", set())
@@ -90,14 +111,13 @@ def test_four_first_runs_at_once_on_a_fresh_store(tmp_path):
     assert experiments[0].tags[EXPERIMENT_KIND_TAG] == EXPERIMENT_KIND
 
 
-def test_experiment_kind_is_set_on_old_experiments_too(tmp_path):
+def test_experiment_kind_is_set_on_old_experiments_too(mlruns):
     import mlflow
 
-    uri = f"sqlite:///{tmp_path / 'mlruns' / 'mlflow.db'}"
-    (tmp_path / "mlruns").mkdir()
+    uri = f"sqlite:///{mlruns / 'mlflow.db'}"
     mlflow.set_tracking_uri(uri)
     mlflow.create_experiment("t")  # made by an older trusteq: no kind tag
-    experiment_id = ensure_experiment(_cfg(tmp_path / "mlruns"))
+    experiment_id = ensure_experiment(_cfg(mlruns))
     tags = mlflow.MlflowClient(uri).get_experiment(experiment_id).tags
     assert tags[EXPERIMENT_KIND_TAG] == "custom_model_development"
 
@@ -108,10 +128,10 @@ def _dead_pid() -> int:
     return process.pid
 
 
-def test_running_runs_of_dead_processes_are_marked_killed(tmp_path):
+def test_running_runs_of_dead_processes_are_marked_killed(mlruns):
     from mlflow.tracking import MlflowClient
 
-    cfg = _cfg(tmp_path / "mlruns")
+    cfg = _cfg(mlruns)
     experiment_id = ensure_experiment(cfg)
     uri = mlflow_tracking.tracking_uri(cfg)
     client = MlflowClient(tracking_uri=uri)
@@ -127,25 +147,25 @@ def test_running_runs_of_dead_processes_are_marked_killed(tmp_path):
         assert status[run.info.run_id] == "RUNNING"
 
 
-def test_runs_of_this_process_carry_host_and_pid(tmp_path):
+def test_runs_of_this_process_carry_host_and_pid(mlruns):
     import os
 
     import mlflow
 
-    experiment_id = ensure_experiment(_cfg(tmp_path / "mlruns"))
+    experiment_id = ensure_experiment(_cfg(mlruns))
     with mlflow.start_run(experiment_id=experiment_id) as run:
         pass
     tags = mlflow.get_run(run.info.run_id).data.tags
     assert tags[PID_TAG] == str(os.getpid()) and tags[HOST_TAG] == socket.gethostname()
 
 
-def test_half_migrated_store_is_repaired(tmp_path):
+def test_half_migrated_store_is_repaired(mlruns):
     """A leftover `_alembic_tmp_*` table (the crash's residue) is dropped under the lock."""
     import sqlite3
 
-    cfg = _cfg(tmp_path / "mlruns")
+    cfg = _cfg(mlruns)
     ensure_experiment(cfg)
-    db = tmp_path / "mlruns" / "mlflow.db"
+    db = mlruns / "mlflow.db"
     with sqlite3.connect(db) as connection:
         connection.execute("CREATE TABLE _alembic_tmp_latest_metrics (x INTEGER)")
     assert mlflow_tracking._drop_half_migration(db) == ["_alembic_tmp_latest_metrics"]
