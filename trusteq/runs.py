@@ -7,14 +7,21 @@ compare itself imports nothing below it.
 
 from __future__ import annotations
 
+import logging
+import shlex
+import sys
 from pathlib import Path
 from typing import Any
 
-from omegaconf import DictConfig
+import numpy as np
+from omegaconf import DictConfig, OmegaConf
 
 from trusteq.compare import CacheView, ComparisonResult, open_view, reliability_tables
 from trusteq.compare import run_compare as _run_compare
 from trusteq.compare import write_results
+
+log = logging.getLogger(__name__)
+REPORT_FILE = "report.html"
 
 
 def compare_and_log(
@@ -32,15 +39,109 @@ def compare_and_log(
     """
     view = view or open_view(cfg)
     result = _run_compare(cfg, view)
+    arrays = view.split_outputs(result.split)
+    tables = reliability_tables(arrays, int(cfg.compare.n_bins))
+    report = None
     if out_dir is not None:
         write_results(result, out_dir)
+        report = write_study_report(cfg, result, tables, out_dir / REPORT_FILE)
     if cfg.logger.enabled:
         from trusteq.tracking.study_logging import log_comparison
 
-        arrays = view.split_outputs(result.split)
-        tables = reliability_tables(arrays, int(cfg.compare.n_bins))
-        result.parent_run_id = log_comparison(cfg, result, arrays, tables, write_results)
+        result.parent_run_id = log_comparison(
+            cfg, result, arrays, tables, write_results, report=report
+        )
     return result
+
+
+def report_notes(result: ComparisonResult) -> list[str]:
+    """What the verdict must be honest about: machine-dependent results, a noisy explainer."""
+    notes = []
+    for name, meta in result.meta.items():
+        if meta.get("machine_dependent"):
+            machine = meta.get("machine") or {}
+            notes.append(
+                f"{name}: machine-dependent (CPU-only quantized or ONNX Runtime kernels): computed "
+                f"on {machine.get('cpu', '?')} with {machine.get('torch_cpu_capability', '?')} "
+                f"kernels, quantized engine {machine.get('quantized_engine', '?')}; another CPU "
+                "can give slightly different predictions."
+            )
+    reference = result.header.reference
+    for key, matrix in result.pairwise.items():
+        if key.endswith("jaccard_k10_cross_seed") and reference in matrix.variants:
+            i = matrix.variants.index(reference)
+            floor = float(matrix.value[i, i])
+            if np.isfinite(floor) and floor < 0.9:
+                explainer = key.removeprefix("attribution_").split("_")[0]
+                notes.append(
+                    f"{explainer}: the explainer's own floor (the reference's top-10 Jaccard with "
+                    f"itself under another explainer seed) is {floor:.2f} < 0.9, so attribution "
+                    "differences between models of that size may be explainer noise; do not read "
+                    "them as a verdict (raise its sample budget)."
+                )
+    return notes
+
+
+def write_study_report(
+    cfg: DictConfig, result: ComparisonResult, tables: dict[str, Any], path: Path
+) -> Path | None:
+    """The self-contained HTML study report (`trusteq.report.write_report`), or None.
+
+    None when there is no verdict (fewer than two seeds): the report is built around it.
+    """
+    if result.verdicts is None:
+        log.info("no study report: the study declares fewer than two seeds (study.seeds)")
+        return None
+    import matplotlib.pyplot as plt
+
+    from trusteq.report import write_report
+    from trusteq.viz.plots import reliability_grid
+    from trusteq.viz.tradeoff import tradeoff_figure
+
+    header = result.header
+    figures = {
+        f"trade-off: {x}": tradeoff_figure(result, header.reference, header.noise_floor, x=x)
+        for x in ("size_mb", "ms_per_example")
+    }
+    reliability = {
+        f"reliability ({binning} bins, {result.split})": reliability_grid(
+            {name: tables[name][binning] for name in header.variants},
+            f"reliability diagrams ({binning} bins, split {result.split})",
+        )
+        for binning in ("equal_mass", "equal_width")
+    }
+    by_kind: dict[str, dict[str, Any]] = {"ood": {}, "attribution": {}}
+    for name, analysis in result.analyses.items():
+        kind = "ood" if "ood" in name else "attribution" if "attribution" in name else None
+        if kind:
+            by_kind[kind].update({f"{name}: {k}": fig for k, fig in analysis.figures.items()})
+    examples = {
+        f"{name}: {k}": table
+        for name, analysis in result.analyses.items()
+        for k, table in analysis.tables.items()
+        if "example" in k
+    }
+    try:
+        written = write_report(
+            path,
+            study_name=header.name,
+            verdicts=result.verdicts,
+            summary=result.summary,
+            pairwise=result.pairwise,
+            figures=figures,
+            reliability=reliability,
+            ood=by_kind["ood"],
+            attribution=by_kind["attribution"],
+            examples=examples,
+            notes=report_notes(result),
+            reference=header.reference,
+            command=" ".join(shlex.quote(a) for a in sys.argv),
+            config_yaml=OmegaConf.to_yaml(cfg, resolve=True),
+        )
+    finally:
+        for fig in [*figures.values(), *reliability.values()]:
+            plt.close(fig)
+    return written
 
 
 def run_study(cfg: DictConfig, out_dir: Path | None = None) -> tuple[Any, ComparisonResult]:

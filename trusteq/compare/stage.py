@@ -65,6 +65,8 @@ class ComparisonResult:
         analyses: analysis name → its result (its matrices are also in `pairwise`).
         header: the study header from the manifest (variants, reference, seeds...).
         split: the compared split.
+        verdicts: the seed-population verdicts (`trusteq.stats.VerdictResult`), or None when
+            the study declares fewer than two seeds.
         parent_run_id: the MLflow parent run, when logging is on.
     """
 
@@ -75,6 +77,7 @@ class ComparisonResult:
     analyses: dict[str, AnalysisResult] = field(default_factory=dict)
     header: Any = None
     split: str = "test"
+    verdicts: Any = None
     parent_run_id: str | None = None
 
 
@@ -216,7 +219,11 @@ def run_compare(cfg: DictConfig, view: CacheView | None = None) -> ComparisonRes
         if clash:
             raise ValueError(f"analyses.{name}: matrix names {sorted(clash)} are already taken.")
         pairwise.update(analyses[name].matrices)
+    verdicts = _verdicts(cfg, view, arrays, pairwise, analyses)
     summary = summary_table(view, unary, pairwise, metas)
+    if verdicts is not None:
+        overall = verdicts.overall.set_index("variant")["verdict"]
+        summary.insert(0, "verdict", [overall.get(name, "reference") for name in summary.index])
     for name, metrics in unary.items():  # a task's own unary metrics (QA: f1, has/no-answer EM)
         for key in [k for k in metrics if k not in UNARY_KEYS]:
             summary.loc[name, key] = metrics[key]
@@ -232,6 +239,56 @@ def run_compare(cfg: DictConfig, view: CacheView | None = None) -> ComparisonRes
         analyses=analyses,
         header=view.header,
         split=split,
+        verdicts=verdicts,
+    )
+
+
+def _verdicts(
+    cfg: DictConfig,
+    view: CacheView,
+    arrays: dict[str, dict[str, np.ndarray]],
+    pairwise: dict[str, PairwiseResult],
+    analyses: dict[str, AnalysisResult],
+) -> Any:
+    """The seed-population verdict of every variant (`trusteq.stats.seed_verdicts`).
+
+    Every characteristic read against the floor takes part, plus the analysis matrices named in
+    `compare.verdict.analysis_matrices` (OOD flags, attributions: tested from their intervals).
+    None when the study has fewer than two seeds (no population to read against).
+    """
+    settings = cfg.compare.get("verdict") or {}
+    seeds = view.seeds
+    if len(seeds) < 2 or not settings.get("enabled", True):
+        if len(seeds) < 2:
+            log.info("verdicts skipped: study.seeds has %d seed(s), need >= 2", len(seeds))
+        return None
+    from trusteq.stats import seed_verdicts
+
+    wanted = list(settings.get("analysis_matrices") or [])
+    matrices = [
+        matrix
+        for name, result in analyses.items()
+        for key, matrix in result.matrices.items()
+        if key in wanted and all(v in matrix.variants for v in seeds)
+    ]
+    variants = [name for name in view.variants if name != view.reference]
+    return seed_verdicts(
+        build_characteristics(cfg),
+        arrays,
+        view.reference,
+        seeds,
+        variants=variants,
+        matrices=matrices,
+        n_resamples=int(settings.get("n_resamples", 1000)),
+        alpha=float(settings.get("alpha", 0.05)),
+        confidence=float(cfg.compare.confidence),
+        seed=int(cfg.compare.bootstrap_seed),
+        margins=dict(settings.get("margins") or {}) or None,
+        **(
+            {"margin_se_multiplier": float(settings["margin_se_multiplier"])}
+            if settings.get("margin_se_multiplier") is not None
+            else {}
+        ),
     )
 
 

@@ -121,6 +121,9 @@ def tiny_overrides(
         "dataset.label_names=[negative,positive]",
         "dataset.subsample={train:null,validation:null,test:null,ood:null}",
         "study.variants.layers3.compression.drop.num_layers=1",
+        # two seeds are enough for the tiny studies (the quick-start's third costs test time)
+        "~study.variants.reference_seed44",
+        "study.seeds=[reference,reference_seed43]",
         "train.epochs=2",
         "train.learning_rate=1e-3",
     ] + (["++analyses.ood=null"] if explain else ["~analyses", "~producers"])

@@ -7,8 +7,8 @@ otherwise land relative to the working directory.
 Metric keys (stable):
     child run of a variant: the unary keys of `trusteq.characteristics.unary`, the compression keys
         `params`, `nonzero_params`, `sparsity`, `size_mb`, `bits_per_weight`,
-        `examples_per_second`, and for each pairwise characteristic `vs_reference.<name>` with
-        `vs_reference.<name>.ci_low` / `.ci_high`.
+        `examples_per_second`, and for each pairwise characteristic `<name>.vs_reference` with
+        `<name>.ci_low` / `.ci_high` (the key scheme of `trusteq.tracking.keys`).
     parent run: `noise_floor.<name>` (reference vs its seed replicate) with its interval.
 Artifacts: `reliability_<binning>.png` (child); `matrices/<name>.{csv,json,png}`,
     `knn_agreement_vs_k.png`, `summary.csv`, `summary.md` (parent).

@@ -54,6 +54,7 @@ def log_comparison(
     arrays: dict[str, dict[str, np.ndarray]],
     tables: dict[str, dict[str, Any]],
     write_results: Any,
+    report: Path | None = None,
 ) -> str:
     """Log `result` under a new parent run; returns the parent run id.
 
@@ -63,7 +64,10 @@ def log_comparison(
         arrays: variant → the compared split's outputs (the task's view).
         tables: variant → binning → reliability table.
         write_results: writes the result files into a folder (logged as artifacts).
+        report: the HTML study report, logged as `report.html` on the parent run.
     """
+    from trusteq.tracking.keys import study_params, variant_metrics_and_tags
+
     from trusteq.pipeline.provenance import git_sha
 
     study = result.header
@@ -98,6 +102,14 @@ def log_comparison(
             )
         )
         mlflow.log_dict(OmegaConf.to_container(cfg, resolve=True), "config.json")
+        verdict_keys: dict[str, tuple[dict[str, float], dict[str, str]]] = {}
+        if result.verdicts is not None:
+            mlflow.log_params(study_params(result.verdicts.settings))
+            verdict_keys = variant_metrics_and_tags(
+                result.verdicts.table, result.verdicts.overall
+            )
+        if report is not None and Path(report).is_file():
+            mlflow.log_artifact(str(report))
         for name, matrix in result.pairwise.items():
             _log_figure(
                 mlflow,
@@ -175,7 +187,14 @@ def log_comparison(
                 mlflow.log_text(table.to_csv(index=False), f"analyses/{analysis_name}/{file_name}")
         for name in study.variants:
             _log_variant(
-                mlflow, experiment_id, parent.info.run_id, name, result, tables[name], tags
+                mlflow,
+                experiment_id,
+                parent.info.run_id,
+                name,
+                result,
+                tables[name],
+                tags,
+                verdict_keys.get(name, ({}, {})),
             )
         return parent.info.run_id
 
@@ -188,6 +207,7 @@ def _log_variant(
     result: ComparisonResult,
     tables: dict[str, Any],
     tags: dict[str, str],
+    verdict: tuple[dict[str, float], dict[str, str]] = ({}, {}),
 ) -> None:
     study = result.header
     meta = result.meta[name]
@@ -227,15 +247,22 @@ def _log_variant(
                 "latency_examples_per_second": latency.get("examples_per_second", float("nan")),
             }
         )
+        from trusteq.tracking.keys import metric_key
+
         for char_name, matrix in result.pairwise.items():
+            if metric_key(char_name, "vs_reference") in verdict[0] or name not in matrix.variants:
+                continue  # the verdict rows already carry value and interval: one key each
             i, j = matrix.variants.index(study.reference), matrix.variants.index(name)
-            metrics[f"vs_reference.{char_name}"] = float(matrix.value[i, j])
-            metrics[f"vs_reference.{char_name}.ci_low"] = float(matrix.ci_low[i, j])
-            metrics[f"vs_reference.{char_name}.ci_high"] = float(matrix.ci_high[i, j])
+            metrics[metric_key(char_name, "vs_reference")] = float(matrix.value[i, j])
+            metrics[metric_key(char_name, "ci_low")] = float(matrix.ci_low[i, j])
+            metrics[metric_key(char_name, "ci_high")] = float(matrix.ci_high[i, j])
         for analysis_name, analysis in result.analyses.items():
             for key, value in analysis.variant_metrics.get(name, {}).items():
                 metrics[f"{analysis_name}.{key}"] = float(value)
+        metrics.update(verdict[0])
         mlflow.log_metrics({k: v for k, v in metrics.items() if np.isfinite(v)})
+        if verdict[1]:
+            mlflow.set_tags(verdict[1])
         for binning, table in tables.items():
             _log_figure(
                 mlflow,
