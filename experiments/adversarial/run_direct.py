@@ -19,7 +19,6 @@ import logging
 import os
 import time
 from pathlib import Path
-from types import SimpleNamespace
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
@@ -110,10 +109,10 @@ class DirectContext:
     def __init__(self, entries, variants, reference, floor):
         self.entries, self.variants = entries, variants
         self.reference, self.noise_floor = reference, floor
-        cfg = {"compare": {"n_resamples": 200, "confidence": 0.95, "bootstrap_seed": 0}}
-        self.study = SimpleNamespace(
-            cfg=OmegaConf.create(cfg), producers={"attack": 1, "transfer_reference": 1}
+        self.compare = OmegaConf.create(
+            {"n_resamples": 200, "confidence": 0.95, "bootstrap_seed": 0}
         )
+        self.producers = {"attack": "test", "transfer_reference": "test"}
 
     def produced(self, variant, producer):
         return self.entries[variant, producer]

@@ -131,14 +131,14 @@ class AttackAnalysis(Analysis):
         self.figure_context = int(figure_context)
         self.name = str(name)
 
+    requires_kinds = ("text_inputs", "class_distribution")
+
     def required_producers(self) -> list[str]:
         return [self.attack, *self.transfer]
 
     # ------------------------------------------------------------------ loading
     def _check_declared(self, context: AnalysisContext) -> None:
-        declared = getattr(context.study, "producers", None)
-        if declared is None:
-            return
+        declared = set(context.producers)
         missing = [n for n in self.required_producers() if n not in declared]
         if missing:
             raise AttackAnalysisError(
@@ -219,7 +219,7 @@ class AttackAnalysis(Analysis):
 
     # ------------------------------------------------------------------ the analysis
     def run(self, context: AnalysisContext) -> AnalysisResult:
-        compare = context.study.cfg.compare
+        compare = context.compare
         bootstrap = {
             "n_resamples": int(compare.n_resamples),
             "confidence": float(compare.confidence),

@@ -1,7 +1,5 @@
 from __future__ import annotations
 
-from types import SimpleNamespace
-
 import numpy as np
 import pytest
 from omegaconf import OmegaConf
@@ -22,10 +20,8 @@ class FakeContext:
         self.variants = variants
         self.reference = variants[0]
         self.noise_floor = floor
-        cfg = OmegaConf.create(
-            {"compare": {"n_resamples": 30, "confidence": 0.9, "bootstrap_seed": 0}}
-        )
-        self.study = SimpleNamespace(cfg=cfg, producers={"attack": 1, "transfer_reference": 1})
+        self.compare = OmegaConf.create({"n_resamples": 30, "confidence": 0.9, "bootstrap_seed": 0})
+        self.producers = {"attack": "test", "transfer_reference": "test"}
 
     def produced(self, variant, producer):
         return self.entries[variant, producer]
@@ -93,6 +89,6 @@ def test_analysis_end_to_end_on_tiny_entries(tokenizer, split, recipe, tmp_path)
 
 def test_undeclared_producer_is_named():
     context = FakeContext({}, ["reference"])
-    context.study.producers = {}
+    context.producers = {}
     with pytest.raises(AttackAnalysisError, match="does not declare"):
         AttackAnalysis().run(context)

@@ -142,6 +142,17 @@ def test_extractive_qa_and_training_splits_are_refused(model, tokenizer, recipe,
         AttackProducer(recipe).produce(model, tokenizer, train, LABELS, {}, tmp_path)
 
 
+def test_the_plan_refuses_attacks_on_extractive_qa():
+    from trusteq.analyses.attack import AttackAnalysis
+    from trusteq.tasks.classification import ClassificationTask
+    from trusteq.tasks.extractive_qa import QATask
+
+    for needs in (AttackProducer.requires_kinds, AttackTransferProducer.requires_kinds,
+                  AttackAnalysis.requires_kinds):  # fmt: skip
+        assert not set(needs) <= QATask.output_kinds
+        assert set(needs) <= ClassificationTask.output_kinds
+
+
 def test_bert_attack_offline_fails_at_construction(monkeypatch, tmp_path):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.setenv("HF_HOME", str(tmp_path / "empty-hf-home"))

@@ -42,6 +42,7 @@ from trusteq.explain.base import _load_result, _save_result, example_seed, is_he
 from trusteq.explain.scoring import PerturbationScorer, explanation_device
 from trusteq.producers.attack.recipes import AttackConfigError, Recipe, seed_everything
 from trusteq.producers.base import Consumed, Producer
+from trusteq.tasks.base import CLASS_DISTRIBUTION, TEXT_INPUTS
 
 log = logging.getLogger(__name__)
 
@@ -118,6 +119,8 @@ class AttackProducer(Producer):
     """
 
     name = "attack"
+    #: Output kinds the task must yield (the plan refuses extractive QA before any run).
+    requires_kinds = (TEXT_INPUTS, CLASS_DISTRIBUTION)
 
     def __init__(
         self,
@@ -446,6 +449,7 @@ class AttackTransferProducer(Producer):
     """
 
     name = "attack_transfer"
+    requires_kinds = (TEXT_INPUTS, CLASS_DISTRIBUTION)
 
     def __init__(
         self,

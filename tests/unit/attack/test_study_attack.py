@@ -1,0 +1,41 @@
+"""The attack producers, transfer and analysis inside a whole (tiny) study on the new pipeline."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from trusteq.testing.tiny import compose, tiny_overrides
+
+ATTACK = [
+    "producers.lime=null",
+    "producers.lime_seed1=null",
+    "producers.shap=null",
+    "producers.ig=null",
+    "analyses.attribution=null",
+    "+attack@producers.attack=deepwordbug",  # character edits: no WordNet needed
+    "+attack@producers.transfer_reference=transfer",
+    "+analysis@analyses.attack=attack",
+    "producers.attack.n_examples=8",
+    "analyses.attack.figure_examples=2",
+    "trainer.num_threads=1",
+]
+
+
+@pytest.mark.slow
+def test_attack_entries_and_analysis_in_a_tiny_study(tmp_path, tiny_model_dir, tiny_data_files):
+    from trusteq.pipeline.study import Study
+    from trusteq.runs import compare_and_log
+
+    cfg = compose(tiny_overrides(tmp_path, tiny_model_dir, tiny_data_files, explain=True) + ATTACK)
+    study = Study(cfg)
+    study.train()
+    keys = study.infer()
+    for variant in study.variants:
+        assert f"{variant}/attack" in keys and f"{variant}/transfer_reference" in keys
+        arrays, meta = study.load_produced(variant, "attack")
+        assert len(arrays["status"]) == 8 and meta["records"]["attack"]["recipe"] == "deepwordbug"
+        replay, _ = study.load_produced(variant, "transfer_reference")
+        assert np.array_equal(replay["example_index"], arrays["example_index"])
+    result = compare_and_log(cfg, out_dir=tmp_path / "compare")
+    assert result is not None
