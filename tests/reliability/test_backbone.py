@@ -137,3 +137,26 @@ def test_digests_are_cached_per_path_mtime_size(model_dir, monkeypatch, tmp_path
     assert Backbone(str(model_dir)).identity() == first
     assert len(calls) == hashed
     assert (tmp_path / "digest-cache" / "file_digests.json").is_file()
+
+
+def _fake_hub_cache(cache, model_dir, repo="someone/tiny-bert", commit="abc123def"):
+    folder = cache / f"models--{repo.replace('/', '--')}"
+    snapshot = folder / "snapshots" / commit
+    shutil.copytree(model_dir, snapshot)
+    (folder / "refs").mkdir(parents=True)
+    (folder / "refs" / "main").write_text(commit)
+    return repo, snapshot
+
+
+def test_a_cached_hub_id_is_identified_by_its_snapshot_weights(tmp_path, model_dir, monkeypatch):
+    import huggingface_hub.constants
+
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(tmp_path / "hub"))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    repo, snapshot = _fake_hub_cache(tmp_path / "hub", model_dir)
+    backbone = Backbone(repo)
+    backbone.check()  # offline, but in the local cache: accepted
+    identity = backbone.identity()
+    assert identity["snapshot"] == "abc123def"
+    local = Backbone(str(snapshot)).identity()["files_sha256"]
+    assert identity["files_sha256"] == local
