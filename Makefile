@@ -43,3 +43,21 @@ ui: setup
 
 clean-cache:
 	rm -rf .cache/trusteq
+
+# Scale-out (experiments/scale/README.md). One MLflow tracking server on PostgreSQL for every job
+# of a sweep; needs Debian's `postgresql` (apt-get install -y postgresql). Studies then log with
+# logger.tracking_uri=http://$(TRACKING_HOST):$(TRACKING_PORT); stop it with
+# `$(PY) -m trusteq.tracking.server stop --dir $(TRACKING_DIR)`.
+.PHONY: tracking-server test-scale
+TRACKING_DIR  ?= mlruns/server
+TRACKING_PORT ?= 5000
+TRACKING_HOST ?= 127.0.0.1
+tracking-server: setup
+	$(PY) -m pip install -q -c constraints.txt -e ".[server]"
+	$(PY) -m trusteq.tracking.server start --dir $(TRACKING_DIR) --port $(TRACKING_PORT) \
+	  --host $(TRACKING_HOST)
+
+# The scale-marked tests: Ray and submitit sweeps, the PostgreSQL-backed server (~6 min on 2 cores).
+test-scale: setup
+	$(PY) -m pip install -q -c constraints.txt -e ".[ray,slurm,server]"
+	$(PY) -m pytest -m scale tests/scale --durations=20 -q
