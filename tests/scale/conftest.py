@@ -39,22 +39,27 @@ def run_cli(entry: str, args: list[str], root: Path, timeout: float = 900, **env
 
 
 def two_variant_study(root: Path, model_dir: Path, files: dict[str, Path]) -> list[str]:
-    """Overrides: the tiny quick-start cut to two variants, `reference` and `int8` (its child).
+    """Overrides: a tiny study of two variants, `reference` and `int8` (its dynamic-int8 child).
 
-    Written against the command line only: any CLI that composes `conf/study.yaml` with Hydra
-    overrides runs it.
+    The tiny BERT and data of `tiny_overrides`, without its experiment: the study is defined here
+    on the command line (no default experiment), so changes to the quick-start's variant list do
+    not change it. Written against the command line only: any CLI that composes
+    `conf/study.yaml` with Hydra overrides runs it.
     """
-    overrides = tiny_overrides(root, model_dir, files)
-    if not any(item.startswith("experiment=") for item in overrides):
-        overrides = ["experiment=quickstart", *overrides]
-    overrides = [o for o in overrides if not o.startswith("study.variants.layers3.")]
+    keep = [
+        item
+        for item in tiny_overrides(root, model_dir, files)
+        if not item.lstrip("~+").startswith(("experiment=", "study."))
+    ]
     return [
-        *overrides,
+        *keep,
         "study.name=scale_two_variants",
-        "study.noise_floor=null",
-        "~study.variants.reference_seed43",
-        "~study.variants.pruned50",
-        "~study.variants.layers3",
+        "study.reference=reference",
+        "+study.variants.reference.seed=42",
+        "+study.variants.reference.description=tiny BERT fine-tuned",
+        "+study.variants.int8.parent=reference",
+        "+study.variants.int8.description=dynamic int8 of the reference",
+        "+compression@study.variants.int8.compression.quantize=dynamic_int8",
     ]
 
 

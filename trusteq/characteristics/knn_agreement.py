@@ -58,6 +58,12 @@ class SearchSettings:
         ivf_nlist: IVF cells; None = ``round(4 √N)``, at most N / 39 (faiss' minimum training
             points per cell).
         ivf_nprobe: IVF cells visited per query.
+        ivf_probe: on CPU, ``"query"`` (faiss' IVF search: each query visits its own ``nprobe``
+            nearest cells) or ``"cell"`` (the queries of one cell are searched together, as one
+            matrix product, against the ``nprobe`` cells nearest to that cell's centroid:
+            several times faster on CPU for the same ``nprobe``, recall slightly lower for
+            queries near a cell's border; the measured recall says how much). GPU: always
+            ``"query"``.
         ivf_train_size: k-means training points, None = ``min(N, 32 · nlist)``.
         ivf_train_iterations: k-means iterations.
         recall_queries: queries (sampled without replacement, seeded) searched exactly to measure
@@ -74,6 +80,7 @@ class SearchSettings:
     hnsw_ef_search: int = 128
     ivf_nlist: int | None = None
     ivf_nprobe: int = 32
+    ivf_probe: Literal["query", "cell"] = "query"
     ivf_train_size: int | None = None
     ivf_train_iterations: int = 10
     recall_queries: int = 1000
@@ -89,6 +96,8 @@ class SearchSettings:
             raise ValueError(
                 f"approximate_threshold must be >= 2, got {self.approximate_threshold}"
             )
+        if self.ivf_probe not in ("query", "cell"):
+            raise ValueError(f"ivf_probe must be query or cell, got {self.ivf_probe!r}")
         if self.use_gpu not in ("auto", True, False):
             raise ValueError(f"use_gpu must be auto, true or false, got {self.use_gpu!r}")
         positive = ("hnsw_m", "hnsw_ef_construction", "hnsw_ef_search", "ivf_nprobe")
@@ -336,6 +345,47 @@ def _ivf_search_preassigned(index, vectors: np.ndarray, k: int, chunk_size: int)
     return neighbours, complete
 
 
+def _ivf_search_by_cell(index, vectors: np.ndarray, k: int, chunk_size: int):
+    """CPU IVF, one matrix product per cell: the cell's members against its probed cells.
+
+    Every vector goes to its nearest centroid (its cell); each cell's probe list is the
+    ``index.nprobe`` centroids nearest to its own centroid (itself first). The members of a cell
+    are scored against every member of its probed cells with one BLAS product, then the K + 1
+    best are kept and the query itself dropped. Only the trained coarse quantizer of ``index`` is
+    used; nothing is added to the index.
+    """
+    n_examples = len(vectors)
+    quantizer = index.quantizer
+    nlist, nprobe = int(index.nlist), int(index.nprobe)
+    assign = np.empty(n_examples, dtype=np.int64)
+    for start in range(0, n_examples, chunk_size):
+        stop = min(start + chunk_size, n_examples)
+        assign[start:stop] = quantizer.search(vectors[start:stop], 1)[1][:, 0]
+    centroids = quantizer.reconstruct_n(0, nlist)
+    probes = quantizer.search(np.ascontiguousarray(centroids, dtype=np.float32), nprobe)[1]
+    order = np.argsort(assign, kind="stable")
+    bounds = np.searchsorted(assign[order], np.arange(nlist + 1))
+    members = [order[bounds[c] : bounds[c + 1]] for c in range(nlist)]
+    neighbours = np.full((n_examples, k), -1, dtype=np.int64)
+    complete = np.zeros(n_examples, dtype=bool)
+    for cell in range(nlist):
+        queries = members[cell]
+        if len(queries) == 0:
+            continue
+        candidates = np.concatenate([members[p] for p in probes[cell] if p >= 0])
+        take = min(k + 1, len(candidates))
+        for start in range(0, len(queries), chunk_size):
+            rows = queries[start : start + chunk_size]
+            sims = vectors[rows] @ vectors[candidates].T
+            part = np.argpartition(-sims, take - 1, axis=1)[:, :take]
+            ranked = np.argsort(-np.take_along_axis(sims, part, axis=1), axis=1, kind="stable")
+            found = candidates[np.take_along_axis(part, ranked, axis=1)]
+            if take < k + 1:
+                found = np.pad(found, ((0, 0), (0, k + 1 - take)), constant_values=-1)
+            neighbours[rows], complete[rows] = _drop_self(found, rows, k)
+    return neighbours, complete
+
+
 def knn_search(
     embeddings: np.ndarray,
     k: int,
@@ -383,7 +433,10 @@ def knn_search(
         on_gpu = gpu and k + 1 <= GPU_MAX_K
         return NeighbourSearch(neighbours, "exact", 1.0, n_examples, seconds, 0.0, on_gpu)
     index, params, on_gpu = _approximate_index(kind, vectors, k, settings, gpu)
-    if kind == "ivf" and not on_gpu:
+    if kind == "ivf" and not on_gpu and settings.ivf_probe == "cell":
+        neighbours, complete = _ivf_search_by_cell(index, vectors, k, chunk_size)
+        params["probe"] = "cell"
+    elif kind == "ivf" and not on_gpu:
         neighbours, complete = _ivf_search_preassigned(index, vectors, k, chunk_size)
     else:
         neighbours, complete = _search(index, vectors, everyone, k, chunk_size)

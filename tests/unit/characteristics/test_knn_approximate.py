@@ -139,3 +139,28 @@ def test_config_instantiates_with_search_settings():
         family = instantiate(cfg)
         member = next(iter(family))
         assert member.search == SearchSettings().as_dict()  # the yaml spells out the defaults
+
+
+def test_ivf_cell_probe_close_to_exact_and_to_query_probe():
+    embeddings = _clustered(3000, seed=2)
+    reference = _sklearn(embeddings, 10)
+    base = {"index": "ivf", "recall_queries": 3000, "ivf_nprobe": 8}
+    by_cell = knn_search(embeddings, 10, settings={**base, "ivf_probe": "cell"})
+    by_query = knn_search(embeddings, 10, settings={**base, "ivf_probe": "query"})
+    assert by_cell.params["probe"] == "cell"
+    true_recall = float(np.mean(neighbour_recall(by_cell.neighbours, reference)))
+    assert by_cell.recall == pytest.approx(true_recall, abs=0.01)
+    assert true_recall >= 0.9
+    assert by_cell.recall <= by_query.recall + 0.02  # per-query probes are the better set
+    rows = by_cell.neighbours
+    assert rows.min() >= 0 and not (rows == np.arange(len(rows))[:, None]).any()
+    assert all(len(set(row)) == 10 for row in rows.tolist())
+
+
+def test_ivf_cell_probe_pads_short_cells_exactly():
+    embeddings = _clustered(400, clusters=10)
+    settings = {"index": "ivf", "ivf_nlist": 10, "ivf_nprobe": 1, "ivf_probe": "cell"}
+    found = knn_search(embeddings, 60, settings={**settings, "recall_queries": 0})
+    assert found.neighbours.min() >= 0
+    assert found.params["rows_searched_again_exactly"] > 0
+    assert all(len(set(row)) == 60 for row in found.neighbours.tolist())
