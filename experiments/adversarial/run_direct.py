@@ -50,7 +50,15 @@ def load_data(name: str, n_train: int, max_words: int | None, side: str = "tail"
     return source.load()
 
 
-def fine_tune(folder: Path, data, seed: int, epochs: int, max_length: int, num_layers: int | None):
+def fine_tune(
+    folder: Path,
+    data,
+    seed: int,
+    epochs: int,
+    max_length: int,
+    num_layers: int | None,
+    learning_rate: float = 5e-5,
+):
     """Fine-tune MiniLM-L6 (optionally its bottom `num_layers` layers) and save it to `folder`."""
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
@@ -66,7 +74,7 @@ def fine_tune(folder: Path, data, seed: int, epochs: int, max_length: int, num_l
         model.bert.encoder.layer = model.bert.encoder.layer[:num_layers]
         model.config.num_hidden_layers = num_layers
     train = data.splits["train"]
-    optimizer = torch.optim.AdamW(model.parameters(), lr=5e-5, weight_decay=0.01)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=learning_rate, weight_decay=0.01)
     rng = np.random.default_rng(seed)
     batch = 32
     steps = epochs * int(np.ceil(len(train) / batch))
@@ -126,6 +134,13 @@ def main() -> None:
     parser.add_argument("--max-length", type=int, default=64)
     parser.add_argument("--max-words", type=int, default=None, help="pang_lee: words kept")
     parser.add_argument("--n-attack", type=int, default=40)
+    parser.add_argument("--layers3-epochs", type=int, default=3)
+    parser.add_argument(
+        "--layers3-lr",
+        type=float,
+        default=1e-4,
+        help="the 3-layer model learns nothing at 5e-5 in 2 epochs",
+    )
     parser.add_argument("--recipe", default="wordnet_constrained")
     parser.add_argument("--truncate-words-to", type=int, default=None)
     parser.add_argument("--variants", default="reference,reference_seed43,int8,layers3")
@@ -152,14 +167,14 @@ def main() -> None:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     specs = {
-        "reference": (42, None),
-        "reference_seed43": (43, None),
-        "layers3": (42, 3),
+        "reference": (42, None, args.epochs, 5e-5),
+        "reference_seed43": (43, None, args.epochs, 5e-5),
+        "layers3": (42, 3, args.layers3_epochs, args.layers3_lr),
     }
     variants = args.variants.split(",")
-    for name, (seed, layers) in specs.items():
+    for name, (seed, layers, epochs, lr) in specs.items():
         if name in variants or (name == "reference" and "int8" in variants):
-            fine_tune(work / name, data, seed, args.epochs, args.max_length, layers)
+            fine_tune(work / name, data, seed, epochs, args.max_length, layers, lr)
 
     def load(name: str):
         folder = work / ("reference" if name == "int8" else name)

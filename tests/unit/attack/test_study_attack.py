@@ -38,4 +38,8 @@ def test_attack_entries_and_analysis_in_a_tiny_study(tmp_path, tiny_model_dir, t
         replay, _ = study.load_produced(variant, "transfer_reference")
         assert np.array_equal(replay["example_index"], arrays["example_index"])
     result = compare_and_log(cfg, out_dir=tmp_path / "compare")
-    assert result is not None
+    attack = result.analyses["attack"]
+    assert "attack_vulnerable_jaccard" in result.pairwise
+    assert "attack_attack_transfer_rate" in attack.matrices
+    assert set(attack.variant_metrics) == set(study.variants)
+    assert "attack_success" in result.summary.columns
