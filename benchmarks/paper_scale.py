@@ -246,15 +246,18 @@ def _time(rows: dict, model: str, length: int, kind: str) -> float:
     )
 
 
-def plan(rows_list: list[dict], threads: int) -> dict:
-    """Hours (on the measuring device, `threads` threads) and memory for each paper's protocol."""
-    rows = {(r["model"], r["length"]): {**r} for r in rows_list}
+def forward_flops(model: str, length: int) -> float:
+    """Analytic forward FLOPs per example: 2·L·(non-embedding weights) + 4·layers·L²·hidden."""
+    layers, hidden, _, intermediate, _ = ARCHITECTURES[model]
+    weights = layers * (4 * hidden * hidden + 2 * hidden * intermediate)
+    return 2.0 * length * weights + 4.0 * layers * length * length * hidden
+
+
+def _stages(paper: str, tf, tb) -> dict[str, float]:
+    """Seconds per stage of `paper` ("A", "B512", "B64") from per-example costs tf(L), tb(L)."""
     p = PROTOCOL
-    hours = {}
-    for model in PAPER_A:
-        tf = lambda length, m=model: _time(rows, m, length, "forward_s_per_example")  # noqa: E731
-        tb = lambda length, m=model: _time(rows, m, length, "train_step_s_per_example")  # noqa: E731
-        stages = {
+    if paper == "A":
+        return {
             "squad_finetune": p["squad_epochs"] * p["squad_train_features"] * tb(384),
             "squad_dev": p["squad_dev_features"] * tf(384),
             "deep_knn_bank": p["squad_train_features"] * tf(384),
@@ -262,42 +265,71 @@ def plan(rows_list: list[dict], threads: int) -> dict:
             "imdb_finetune": p["imdb_epochs"] * p["imdb_train"] * tb(512),
             "bert_attack": p["attack_examples"] * p["attack_queries"] * tf(512),
         }
-        hours[("A", model)] = {k: v / 3600 for k, v in stages.items()}
-    for padded in (512, 64):
-        for model in PAPER_B:
-            tf = lambda length, m=model: _time(rows, m, length, "forward_s_per_example")  # noqa: E731
-            tb = lambda length, m=model: _time(rows, m, length, "train_step_s_per_example")  # noqa: E731
-            n_explain = p["explain_examples"] * p["explain_seeds"]
-            stages = {
-                "snli_finetune": p["snli_epochs"]
-                * (p["snli_train"] * tb(padded) + p["snli_dev"] * tf(padded)),
-                "snli_test": p["snli_test"] * tf(padded),
-                "qqp_finetune": p["qqp_epochs"]
-                * (p["qqp_train"] * tb(padded) + p["qqp_dev"] * tf(padded)),
-                "qqp_test": p["qqp_test"] * tf(padded),
-                "explain_snli": n_explain * (p["lime_snli"] + p["shap_snli"]) * tf(64),
-                "explain_qqp": n_explain * (p["lime_qqp"] + p["shap_qqp"]) * tf(64),
-            }
-            hours[(f"B{padded}", model)] = {k: v / 3600 for k, v in stages.items()}
+    padded = int(paper[1:])
+    n_explain = p["explain_examples"] * p["explain_seeds"]
+    return {
+        "snli_finetune": p["snli_epochs"]
+        * (p["snli_train"] * tb(padded) + p["snli_dev"] * tf(padded)),
+        "snli_test": p["snli_test"] * tf(padded),
+        "qqp_finetune": p["qqp_epochs"] * (p["qqp_train"] * tb(padded) + p["qqp_dev"] * tf(padded)),
+        "qqp_test": p["qqp_test"] * tf(padded),
+        "explain_snli": n_explain * (p["lime_snli"] + p["shap_snli"]) * tf(64),
+        "explain_qqp": n_explain * (p["lime_qqp"] + p["shap_qqp"]) * tf(64),
+    }
+
+
+def plan(rows_list: list[dict], threads: int, gpu_tflops: float = 200.0) -> dict:
+    """Hours and memory for each paper's protocol.
+
+    `hours`: measured per-example times × protocol sizes (on the measuring device, `threads`
+    threads). `flop_hours`: analytic FLOPs (:func:`forward_flops`, training = 3 × forward) at a
+    sustained `gpu_tflops` (an assumption, not a measurement: 200 TFLOP/s is about a quarter of
+    an H200's dense bf16 peak).
+    """
+    rows = {(r["model"], r["length"]): {**r} for r in rows_list}
+    hours, flop_hours = {}, {}
+    for paper, lineup in (("A", PAPER_A), ("B512", PAPER_B), ("B64", PAPER_B)):
+        for model in lineup:
+
+            def tf(length, m=model):
+                return _time(rows, m, length, "forward_s_per_example")
+
+            def tb(length, m=model):
+                return _time(rows, m, length, "train_step_s_per_example")
+
+            def ff(length, m=model):
+                return forward_flops(m, length) / (gpu_tflops * 1e12)
+
+            def fb(length, m=model):
+                return 3 * forward_flops(m, length) / (gpu_tflops * 1e12)
+
+            hours[(paper, model)] = {k: v / 3600 for k, v in _stages(paper, tf, tb).items()}
+            flop_hours[(paper, model)] = {k: v / 3600 for k, v in _stages(paper, ff, fb).items()}
     memory = {}
     for model in PAPER_A:
-        measured = [r for (m, _), r in rows.items() if m == model]
+        measured = sorted(
+            (r for (m, _), r in rows.items() if m == model), key=lambda r: r["length"]
+        )
         if not measured:
             continue
-        top = max(measured, key=lambda r: r["length"])
+        first, top = measured[0], measured[-1]
         weights_mb = top["params"] * 4 / 2**20
         per_example = max(0.0, top["train_peak_rss_mb"] - top["built_rss_mb"] - 3 * weights_mb)
         memory[model] = {
             "params_M": top["params"] / 1e6,
             "length": top["length"],
-            "inference_peak_rss_mb_batch1": top["forward_peak_rss_mb"],
+            # ru_maxrss only grows: the first length's forward ran before any training step.
+            "inference_length": first["length"],
+            "inference_peak_rss_mb_batch1": first["forward_peak_rss_mb"],
             "train_state_mb": 16 * top["params"] / 2**20,
             "activation_mb_per_example": per_example,
             "train_batch32_estimate_mb": 16 * top["params"] / 2**20 + 32 * per_example,
         }
     return {
         "threads": threads,
+        "gpu_tflops_assumed": gpu_tflops,
         "hours": {f"{paper}:{model}": stages for (paper, model), stages in hours.items()},
+        "flop_hours": {f"{paper}:{model}": st for (paper, model), st in flop_hours.items()},
         "memory": memory,
     }
 
@@ -327,6 +359,9 @@ def main() -> None:
     parser.add_argument("--json", type=Path, help="write measurements and plan to this file")
     parser.add_argument(
         "--from-json", type=Path, nargs="+", help="no timing: merge these results, print the plan"
+    )
+    parser.add_argument(
+        "--gpu-tflops", type=float, default=200.0, help="assumed sustained TFLOP/s (FLOP estimate)"
     )
     parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("--child-lengths", type=int, nargs="+", help=argparse.SUPPRESS)
@@ -378,7 +413,7 @@ def main() -> None:
             )
     result = {"device": args.device, "threads": args.threads, "batch": args.batch, "rows": rows}
     result["protocol"] = PROTOCOL
-    result["plan"] = plan(rows, args.threads)
+    result["plan"] = plan(rows, args.threads, args.gpu_tflops)
     if args.json:
         args.json.write_text(json.dumps(result, indent=2))
     print_plan(result["plan"])
@@ -394,15 +429,18 @@ def print_plan(result: dict) -> None:
             continue
         stages = list(next(iter(entries.values())))
         print(f"Paper {paper}")
-        print("| model | " + " | ".join(stages) + " | total |")
-        print("|---|" + "---|" * (len(stages) + 1))
-        grand = 0.0
+        gpu = f"GPU h at {result['gpu_tflops_assumed']:.0f} TFLOP/s (FLOP estimate)"
+        print("| model | " + " | ".join(stages) + f" | total | {gpu} |")
+        print("|---|" + "---|" * (len(stages) + 2))
+        grand = flop_grand = 0.0
         for model, values in entries.items():
             total = sum(values.values())
+            flops = sum(result["flop_hours"][f"{paper}:{model}"].values())
             grand += total
+            flop_grand += flops
             cells = " | ".join(f"{values[s]:,.1f}" for s in stages)
-            print(f"| {model} | {cells} | {total:,.1f} |")
-        print(f"| all | {' | '.join('' for _ in stages)} | {grand:,.1f} |\n")
+            print(f"| {model} | {cells} | {total:,.1f} | {flops:,.2f} |")
+        print(f"| all | {' | '.join('' for _ in stages)} | {grand:,.1f} | {flop_grand:,.2f} |\n")
     print(
         "| model | params (M) | inference peak RSS, batch 1 (MB) | AdamW state (MB) "
         "| activations per example (MB) | fine-tuning at batch 32 (MB) |"
@@ -411,7 +449,7 @@ def print_plan(result: dict) -> None:
     for model, m in result["memory"].items():
         print(
             f"| {model} (L={m['length']}) | {m['params_M']:.1f} "
-            f"| {m['inference_peak_rss_mb_batch1']:,.0f} | "
+            f"| {m['inference_peak_rss_mb_batch1']:,.0f} (L={m['inference_length']}) | "
             f"{m['train_state_mb']:,.0f} | {m['activation_mb_per_example']:,.0f} | "
             f"{m['train_batch32_estimate_mb']:,.0f} |"
         )
