@@ -107,7 +107,7 @@ def test_ood_analysis_runs_from_the_cache(qa_study):
 
 
 def test_compare_again_runs_no_model(qa_study, monkeypatch):
-    import trusteq.pipeline.train as train_module
+    import trusteq.pipeline.models as train_module
     from trusteq.runs import compare_and_log as run_compare
 
     cfg, study, _, first = qa_study

@@ -16,9 +16,14 @@ from typing import Any
 import numpy as np
 from omegaconf import DictConfig, OmegaConf
 
-from trusteq.compare import CacheView, ComparisonResult, open_view, reliability_tables
+from trusteq.compare import (
+    CacheView,
+    ComparisonResult,
+    open_view,
+    reliability_tables,
+    write_results,
+)
 from trusteq.compare import run_compare as _run_compare
-from trusteq.compare import write_results
 
 log = logging.getLogger(__name__)
 REPORT_FILE = "report.html"
@@ -145,7 +150,7 @@ def write_study_report(
 
 
 def run_study(cfg: DictConfig, out_dir: Path | None = None) -> tuple[Any, ComparisonResult]:
-    """train → infer → compare (and log) for every variant; returns the study and the result."""
+    """Train → infer → compare (and log) for every variant; returns the study and the result."""
     from trusteq.pipeline.study import Study
 
     study = Study(cfg)

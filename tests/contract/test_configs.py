@@ -12,7 +12,7 @@ from omegaconf import OmegaConf
 from trusteq.testing.tiny import CONF_DIR, compose
 from trusteq.variants import StudyConfigError, build_variants
 
-APPENDED_GROUPS = {"analysis", "explainer", "ood"}
+APPENDED_GROUPS = {"analysis", "explainer", "ood", "attack"}
 GROUPS = sorted(p.name for p in CONF_DIR.iterdir() if p.is_dir() and p.name != "local")
 
 
@@ -36,9 +36,15 @@ def test_every_option_composes(group, option):
         overrides = [f"+{group}={option}"]
     else:
         overrides = [f"{group}={option}"]
-    cfg = compose(overrides)
+    # No experiment is the default (nothing runs unless chosen): compose each option on one.
+    cfg = compose(overrides if group == "experiment" else ["experiment=quickstart", *overrides])
     assert cfg.study.name
     OmegaConf.to_container(cfg.train, resolve=True)
+
+
+def test_no_experiment_composes_but_declares_no_study():
+    cfg = compose([])
+    assert OmegaConf.is_missing(cfg.study, "name") and not cfg.study.variants
 
 
 @pytest.mark.parametrize("path", sorted((CONF_DIR / "compression").glob("*.yaml")), ids=str)
@@ -78,7 +84,7 @@ def test_dataset_configs_instantiate_without_loading(path: Path, tmp_path):
 
 
 def test_quickstart_declares_the_issue_variants():
-    cfg = compose([])
+    cfg = compose(["experiment=quickstart"])
     variants = build_variants(cfg)
     assert list(variants)[:2] == ["reference", "reference_seed43"]
     steps = {name: [type(m).__name__ for _, m, _ in v.steps] for name, v in variants.items()}
@@ -102,11 +108,11 @@ def test_quickstart_declares_the_issue_variants():
 )
 def test_bad_study_configs_fail_with_the_field_named(override, message):
     with pytest.raises(StudyConfigError, match=message.replace("(", r"\(").replace("[", r"\[")):
-        build_variants(compose([override]))
+        build_variants(compose(["experiment=quickstart", override]))
 
 
 def test_parent_cycle_is_rejected():
-    cfg = compose(["+study.variants.reference.parent=int8"])
+    cfg = compose(["experiment=quickstart", "+study.variants.reference.parent=int8"])
     with pytest.raises(StudyConfigError, match="cycle"):
         build_variants(cfg)
 

@@ -48,7 +48,7 @@ def _same(first, second, names=None, facts=True):
 
 
 def test_compare_needs_no_data_checkpoint_weights_or_model(inferred, monkeypatch):
-    import trusteq.pipeline.train as train_module
+    import trusteq.pipeline.models as train_module
     from trusteq.runs import compare_and_log
 
     cfg, root, first = inferred
@@ -109,11 +109,17 @@ def _rows(n=6, shift=0.0):
     ("mutate", "message"),
     [
         (lambda r: r.update(id=[f"x{i}" for i in range(6)]), "ids differ from the reference"),
-        (lambda r: r.update(id=r["id"][:5], logits=r["logits"][:5], label=r["label"][:5]), "N = 5 vs 6"),
+        (
+            lambda r: r.update(id=r["id"][:5], logits=r["logits"][:5], label=r["label"][:5]),
+            "N = 5 vs 6",
+        ),
         (lambda r: r.pop("logits"), "needs a 'logits' or a 'probs' column"),
         (lambda r: r.pop("id"), "no 'id' column"),
         (lambda r: r["logits"].__setitem__(2, [float("nan"), 0.0]), "non-finite values"),
-        (lambda r: r.update(probs=[[0.7, 0.7]] * 6, logits=None) or r.pop("logits"), "not a probability distribution"),
+        (
+            lambda r: r.update(probs=[[0.7, 0.7]] * 6, logits=None) or r.pop("logits"),
+            "not a probability distribution",
+        ),
         (lambda r: r["label"].__setitem__(1, "neutral"), "not one of label_names"),
         (lambda r: r["label"].__setitem__(1, 5), r"outside \[0, 2\)"),
     ],

@@ -20,7 +20,6 @@ if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
     from trusteq.characteristics.matrix import PairwiseResult
-    from trusteq.compare.view import CacheView
 
 
 @dataclass
@@ -49,11 +48,13 @@ class AnalysisContext:
     """Read-only, memoised access to a study's cache for analyses (never runs a model).
 
     Args:
-        view: the study's cache view (`trusteq.compare.view.CacheView`): manifest + entries.
+        view: the study's cache view: the manifest and its entries (a
+            `trusteq.compare.view.CacheView`; typed loosely so that analyses, which compare
+            runs, do not import compare).
         compare: the `compare` config (bootstrap resamples, confidence, seed, split).
     """
 
-    def __init__(self, view: CacheView, compare: Any) -> None:
+    def __init__(self, view: Any, compare: Any) -> None:
         self.view = view
         self.compare = compare
 

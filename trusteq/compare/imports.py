@@ -116,8 +116,7 @@ def _matrix(path: Path, column: str, values: Any, n: int) -> np.ndarray:
         ) from error
     if matrix.ndim != 2 or len(matrix) != n:
         raise PredictionsError(
-            f"{path}: column {column!r} must be N x C (one list per row); got shape "
-            f"{matrix.shape}."
+            f"{path}: column {column!r} must be N x C (one list per row); got shape {matrix.shape}."
         )
     bad = ~np.isfinite(matrix).all(axis=1)
     if bad.any():
@@ -273,7 +272,11 @@ def import_predictions(folder: str | Path, cache_root: str | Path) -> CacheView:
     reference = str(spec["reference"])
     declared = [reference, *(s for s in (spec.get("seeds") or []) if s != reference)]
     floor = spec.get("noise_floor")
-    for name, field in [(reference, "reference"), (floor, "noise_floor"), *((s, "seeds") for s in declared)]:
+    for name, field in [
+        (reference, "reference"),
+        (floor, "noise_floor"),
+        *((s, "seeds") for s in declared),
+    ]:
         if name and name not in files:
             raise PredictionsError(
                 f"{spec_path}: {field} names variant {name!r}, but there is no {name}.parquet / "
@@ -348,8 +351,14 @@ def import_predictions(folder: str | Path, cache_root: str | Path) -> CacheView:
             arrays["embeddings_mean"] = embedding
         sha = _file_sha256(path)
         digest_parts[name] = sha
-        key = content_key(OUTPUTS, {"imported": sha, "split": split, "labels": ids_digest(
-            [str(v) for v in aligned_labels.tolist()])})
+        key = content_key(
+            OUTPUTS,
+            {
+                "imported": sha,
+                "split": split,
+                "labels": ids_digest([str(v) for v in aligned_labels.tolist()]),
+            },
+        )
         meta = {
             "variant": name,
             "study": spec["name"],
@@ -384,10 +393,14 @@ def import_predictions(folder: str | Path, cache_root: str | Path) -> CacheView:
     for name in order:
         manifest.write_part(target, name)
     manifest.folder = target
-    return CacheView(store, manifest, ClassificationTask(), hint=f"`trusteq-compare predictions={folder}`")
+    return CacheView(
+        store, manifest, ClassificationTask(), hint=f"`trusteq-compare predictions={folder}`"
+    )
 
 
-def export_predictions(view: CacheView, split: str, folder: str | Path, fmt: str = "parquet") -> Path:
+def export_predictions(
+    view: CacheView, split: str, folder: str | Path, fmt: str = "parquet"
+) -> Path:
     """Write a study's cached outputs on `split` as a predictions folder (the inverse import).
 
     Args:

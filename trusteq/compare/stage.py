@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import logging
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +28,7 @@ from trusteq.compare.view import AlignmentError, CacheView
 from trusteq.outputs.store import OutputStore
 from trusteq.pipeline.manifest import Manifest, manifest_dir
 from trusteq.pipeline.plan import study_digest
+from trusteq.report.results import ComparisonResult
 
 log = logging.getLogger(__name__)
 
@@ -51,34 +51,6 @@ _FACT_COLUMNS = {
     "ece_eq_width": "ece_equal_width",
     "brier": "brier",
 }
-
-
-@dataclass
-class ComparisonResult:
-    """Everything the compare stage produced.
-
-    Attributes:
-        unary: variant → unary metrics (keys of `trusteq.characteristics.unary.UNARY_KEYS`).
-        pairwise: characteristic name → V×V result with bootstrap intervals.
-        summary: one row per variant (see `summary_table`).
-        meta: variant → the compared split's outputs `meta.json`.
-        analyses: analysis name → its result (its matrices are also in `pairwise`).
-        header: the study header from the manifest (variants, reference, seeds...).
-        split: the compared split.
-        verdicts: the seed-population verdicts (`trusteq.stats.VerdictResult`), or None when
-            the study declares fewer than two seeds.
-        parent_run_id: the MLflow parent run, when logging is on.
-    """
-
-    unary: dict[str, dict[str, float]]
-    pairwise: dict[str, PairwiseResult]
-    summary: pd.DataFrame
-    meta: dict[str, dict[str, Any]] = field(default_factory=dict)
-    analyses: dict[str, AnalysisResult] = field(default_factory=dict)
-    header: Any = None
-    split: str = "test"
-    verdicts: Any = None
-    parent_run_id: str | None = None
 
 
 def infer_hint(cfg: DictConfig) -> str:

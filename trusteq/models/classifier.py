@@ -122,7 +122,7 @@ class SequenceClassifier(pl.LightningModule):
 class DistillationClassifier(SequenceClassifier):
     """Fine-tunes a student on a teacher's cached logits (Hinton et al. 2015, arXiv 1503.02531).
 
-    The training loss is `trusteq.compression.distillation.distillation_loss`; validation,
+    The training loss is `trusteq.models.losses.distillation_loss`; validation,
     prediction and the optimiser are those of `SequenceClassifier`.
 
     Args:
@@ -148,7 +148,7 @@ class DistillationClassifier(SequenceClassifier):
         self.alpha = alpha
 
     def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor:
-        from trusteq.compression.distillation import distillation_loss
+        from trusteq.models.losses import distillation_loss
 
         logits = self(batch).logits
         teacher = self.teacher_logits[batch["index"].cpu()].to(logits.device)

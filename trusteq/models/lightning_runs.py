@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import os
+import socket
 import tempfile
 import time
 from collections.abc import Callable, Mapping
@@ -103,7 +105,9 @@ def fine_tune(
     # without this, dropout would be off during fine-tuning.
     module.model.train()
     started = time.perf_counter()
-    with tempfile.TemporaryDirectory(prefix="trusteq-ckpt-") as ckpt_dir:
+    # Owner in the name: a SIGKILLed run's folder is found and removed by the next run's cleanup.
+    owner = f"{socket.gethostname()}-{os.getpid()}"
+    with tempfile.TemporaryDirectory(prefix=f"trusteq-ckpt-{owner}-") as ckpt_dir:
         best = ModelCheckpoint(
             dirpath=ckpt_dir,
             monitor=recipe["monitor"],

@@ -24,9 +24,9 @@ from trusteq.models.latency import measure_latency
 from trusteq.outputs.store import CacheError
 from trusteq.pipeline.keys import OUTPUTS, PRODUCED
 from trusteq.pipeline.manifest import Manifest, StudyHeader, ids_digest, manifest_dir
+from trusteq.pipeline.models import Models
 from trusteq.pipeline.plan import study_digest
-from trusteq.pipeline.provenance import git_sha, library_versions, machine
-from trusteq.pipeline.train import Models
+from trusteq.outputs.provenance import git_sha, library_versions, machine
 from trusteq.pipeline.workspace import Workspace
 
 log = logging.getLogger(__name__)
@@ -228,7 +228,11 @@ def infer(
             key = ensure_outputs(ws, models, name, split, force=force)
             keys[f"{name}/{split}"] = key
             ids = list(ws.data[split].ids)
-            manifest.outputs[name][split] = {"key": key, "n": len(ids), "ids_sha256": ids_digest(ids)}
+            manifest.outputs[name][split] = {
+                "key": key,
+                "n": len(ids),
+                "ids_sha256": ids_digest(ids),
+            }
         for producer in ws.plan.producer_order():
             key = ensure_produced(ws, models, name, producer, force=force)
             keys[f"{name}/{producer}"] = key

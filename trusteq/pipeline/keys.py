@@ -106,7 +106,8 @@ class Keys:
                 self.checkpoint(name)
                 if variant.finetune
                 else content_key(
-                    "model", {"parent": self.model(variant.parent), "steps": variant.step_identity()}
+                    "model",
+                    {"parent": self.model(variant.parent), "steps": variant.step_identity()},
                 )
             )
         return self._models[name]

@@ -153,7 +153,9 @@ class Manifest:
         """
         parts = sorted(folder.glob("*.json")) if folder.is_dir() else []
         if not parts:
-            others = sorted(p.name for p in folder.parent.glob("*")) if folder.parent.is_dir() else []
+            others = (
+                sorted(p.name for p in folder.parent.glob("*")) if folder.parent.is_dir() else []
+            )
             raise ManifestError(
                 f"{folder}: no study manifest for this configuration"
                 + (f" (manifests of other configurations: {others})" if others else "")

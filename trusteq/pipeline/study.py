@@ -15,8 +15,8 @@ from omegaconf import DictConfig
 from trusteq.pipeline import infer as infer_stage
 from trusteq.pipeline import train as train_stage
 from trusteq.pipeline.keys import OUTPUTS, PRODUCED
+from trusteq.pipeline.models import Models
 from trusteq.pipeline.plan import Plan
-from trusteq.pipeline.train import Models
 from trusteq.pipeline.workspace import Workspace
 
 
@@ -34,8 +34,24 @@ class Study:
         self.cfg = cfg
         self.workspace = Workspace(cfg)
         self.plan: Plan = self.workspace.plan
-        self.models = Models(self.workspace)
+        self.models = Models(self.workspace, checkpoint=self._checkpoint)
         self.workspace.store.clean_temporary()
+
+    def _teacher_logits(self, teacher: str) -> np.ndarray:
+        """A teacher's logits `(N, C)` on `train` (its outputs entry, made if missing)."""
+        key = infer_stage.ensure_outputs(self.workspace, self.models, teacher, "train")
+        return self.store.read_arrays(OUTPUTS, key)["logits"]
+
+    def _checkpoint(self, name: str) -> Any:
+        """Variant `name`'s checkpoint folder, fine-tuning it (and its lineage) if missing."""
+        for dependency in self.plan.dependency_order(name):
+            if self.plan.variants[dependency].finetune and dependency != name:
+                train_stage.ensure_checkpoint(
+                    self.workspace, self.models, dependency, self._teacher_logits
+                )
+        return train_stage.ensure_checkpoint(
+            self.workspace, self.models, name, self._teacher_logits
+        )
 
     # ------------------------------------------------------------------ shortcuts
     @property
@@ -65,7 +81,7 @@ class Study:
     # ------------------------------------------------------------------ stages
     def train(self, only: str | list[str] | None = None, force: bool = False) -> None:
         """Stage 1: fine-tune every selected variant that fine-tunes (and their parents)."""
-        train_stage.train(self.workspace, self.models, only, force)
+        train_stage.train(self.workspace, self.models, only, force, self._teacher_logits)
 
     def infer(self, only: str | list[str] | None = None, force: bool = False) -> dict[str, str]:
         """Stage 2: outputs entries, producer entries and the manifest part of each variant."""

@@ -9,104 +9,48 @@ built completely before it replaces the old one, so a failed retraining loses no
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
-from torch import nn
 
-from trusteq.compression.base import CompressionContext
 from trusteq.compression.pruning import pin_zero_weights, remove_pruning_masks
 from trusteq.data.fetch import sha256_file
-from trusteq.pipeline.keys import CHECKPOINT, OUTPUTS
-from trusteq.pipeline.provenance import git_sha, library_versions
+from trusteq.pipeline.keys import CHECKPOINT
+from trusteq.pipeline.models import Models, initial_model
+from trusteq.outputs.provenance import git_sha, library_versions
 from trusteq.pipeline.workspace import Workspace
 
 log = logging.getLogger(__name__)
 
 
-class Models:
-    """Every variant's final model, built at most once per process.
-
-    Fine-tunes what is missing (through :func:`ensure_checkpoint`), applies compression steps to
-    a copy of the parent's model, and memoises the result, so infer's splits and producers share
-    one model per variant.
-
-    Args:
-        workspace: the study's shared state.
-    """
-
-    def __init__(self, workspace: Workspace) -> None:
-        self.ws = workspace
-        self._built: dict[str, tuple[nn.Module, Any]] = {}
-        self.builds: dict[str, int] = {}  # variant → times built (tests: once per process)
-
-    def get(self, name: str) -> tuple[nn.Module, Any]:
-        """Variant `name`'s final model (eval mode) and tokenizer."""
-        if name not in self._built:
-            self._built[name] = self._build(name)
-            self.builds[name] = self.builds.get(name, 0) + 1
-        return self._built[name]
-
-    def forget(self, name: str) -> None:
-        """Drop a memoised model (after its checkpoint was retrained)."""
-        self._built.pop(name, None)
-
-    def _build(self, name: str) -> tuple[nn.Module, Any]:
-        from transformers import AutoTokenizer
-
-        variant = self.ws.plan.variants[name]
-        if variant.finetune:
-            folder = ensure_checkpoint(self.ws, self, name)
-            model = self.ws.plan.task.load_finetuned(folder)
-            return model.eval(), AutoTokenizer.from_pretrained(folder)
-        model, tokenizer = initial_model(self.ws, self, name)
-        return model.eval(), tokenizer
-
-
-def initial_model(ws: Workspace, models: Models, name: str) -> tuple[nn.Module, Any]:
-    """The model variant `name` starts from, with its compression steps applied."""
-    import copy
-
-    variant = ws.plan.variants[name]
-    if variant.parent:
-        parent, tokenizer = models.get(variant.parent)
-        model = copy.deepcopy(parent)  # steps change weights in place; the parent stays intact
-    else:
-        tokenizer = variant.backbone.load_tokenizer()
-        model = ws.plan.task.initial_model(variant.backbone, len(ws.label_names))
-    context = None
-    if any(getattr(method, "requires_data", False) for _, method, _ in variant.steps):
-        context = CompressionContext(
-            calibration=ws.features(tokenizer, "validation"), seed=variant.seed
-        )
-    for step, method, _ in variant.steps:
-        log.info("[%s] compression step %s: %s", name, step, type(method).__name__)
-        model = method.apply(model, context)
-    return model, tokenizer
-
-
-def ensure_checkpoint(ws: Workspace, models: Models, name: str, force: bool = False) -> Path:
+def ensure_checkpoint(
+    ws: Workspace,
+    models: Models,
+    name: str,
+    teacher_logits: Callable[[str], np.ndarray],
+    force: bool = False,
+) -> Path:
     """Fine-tune variant `name` unless its checkpoint entry exists; returns its folder.
 
-    Its parent and teacher are made first. A variant whose lineage pruned weights keeps them at
-    zero during fine-tuning (pinned by masks); a variant with a teacher is distilled from the
-    teacher's logits on `train` (an outputs entry, made if missing).
+    A variant whose lineage pruned weights keeps them at zero during fine-tuning (pinned by
+    masks); a variant with a teacher is distilled from `teacher_logits(teacher)`, the teacher's
+    logits `(N, C)` on `train` (an outputs entry made by the infer stage; the caller wires it).
     """
-    from trusteq.pipeline.infer import ensure_outputs  # infer builds on train, not the reverse
-
     plan, store = ws.plan, ws.store
     variant = plan.variants[name]
     key = ws.keys.checkpoint(name)
     if store.exists(CHECKPOINT, key) and not force:
         log.debug("[%s] checkpoint cached: %s", name, key)
+        store.verify(CHECKPOINT, key)  # altered weights are an error, never served
         return store.path(CHECKPOINT, key)
     distillation: dict[str, Any] = {}
     if variant.teacher:
-        teacher_key = ensure_outputs(ws, models, variant.teacher, "train")
         method = variant.distillation
         distillation = {
-            "teacher_logits": store.read_arrays(OUTPUTS, teacher_key)["logits"],
+            "teacher_logits": teacher_logits(variant.teacher),
             "temperature": method.temperature,
             "alpha": method.alpha,
         }
@@ -164,9 +108,17 @@ def ensure_checkpoint(ws: Workspace, models: Models, name: str, force: bool = Fa
     return store.path(CHECKPOINT, key)
 
 
-def train(ws: Workspace, models: Models, only: str | list[str] | None, force: bool) -> None:
-    """Fine-tune every selected variant that fine-tunes (and what it depends on)."""
+def train(
+    ws: Workspace,
+    models: Models,
+    only: str | list[str] | None,
+    force: bool,
+    teacher_logits: Callable[[str], np.ndarray],
+) -> None:
+    """Fine-tune every selected variant that fine-tunes (and what it depends on), in order."""
     for name in ws.plan.selected(only):
         for dependency in ws.plan.dependency_order(name):
             if ws.plan.variants[dependency].finetune:
-                ensure_checkpoint(ws, models, dependency, force=force and dependency == name)
+                ensure_checkpoint(
+                    ws, models, dependency, teacher_logits, force=force and dependency == name
+                )

@@ -61,7 +61,7 @@ class Task(abc.ABC):
                 f"study's task is {self.name!r}. Fix: task={declared} (or pick another dataset)."
             )
 
-    def check_variant(self, name: str, variant: Any) -> None:
+    def check_variant(self, name: str, variant: Any) -> None:  # noqa: B027 (optional hook)
         """Refuse compression steps the task cannot run (default: every step is fine)."""
 
     @abc.abstractmethod

@@ -24,7 +24,7 @@ from trusteq.viz.plots import (
 )
 
 if TYPE_CHECKING:
-    from trusteq.compare.stage import ComparisonResult
+    from trusteq.report.results import ComparisonResult
 
 log = logging.getLogger(__name__)
 
@@ -66,9 +66,8 @@ def log_comparison(
         write_results: writes the result files into a folder (logged as artifacts).
         report: the HTML study report, logged as `report.html` on the parent run.
     """
+    from trusteq.outputs.provenance import git_sha
     from trusteq.tracking.keys import study_params, variant_metrics_and_tags
-
-    from trusteq.pipeline.provenance import git_sha
 
     study = result.header
     mlflow = _mlflow()

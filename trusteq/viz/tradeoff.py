@@ -19,7 +19,7 @@ import numpy as np  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
 if TYPE_CHECKING:
-    from trusteq.compare.stage import ComparisonResult
+    from trusteq.report.results import ComparisonResult
 
 _AXES = {
     "size_mb": ("size on disk (MB, log scale)", lambda meta: meta["compression_stats"]["size_mb"]),
