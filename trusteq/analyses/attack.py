@@ -435,6 +435,8 @@ def attacked_sentences_figure(
     if not chosen:
         return None
     lines: list[list[tuple[str, str]]] = []
+    name_width = max(len(v) for v in [*variants, "original"]) + 1
+    note_width = 18
     for row in chosen:
         example = int(index[row])
         broken = [v for v in variants if arrays[v]["status"][row] == SUCCESS]
@@ -448,7 +450,7 @@ def attacked_sentences_figure(
         record = records[broken[0]][example]
         lines.append([(f"{record.get('id', example)} (gold {label(gold)})", "head")])
         lines.append(
-            [("original:", "head")]
+            [("original:".ljust(name_width), "head"), ("".ljust(note_width), "note")]
             + _tokens(words, windows, dict.fromkeys(union, "changed"), "plain")
         )
         for variant in variants:
@@ -460,15 +462,21 @@ def attacked_sentences_figure(
                     if i < len(shown):
                         shown[i] = new
                 after = label(int(arrays[variant]["perturbed_label"][row]))
-                head = [(f"{variant}:", "head"), (f"[→ {after}, {queries} queries]", "note")]
+                head = [
+                    (f"{variant}:".ljust(name_width), "head"),
+                    (f"→ {after}, {queries} q".ljust(note_width), "note"),
+                ]
                 tokens = _tokens(shown, windows, dict.fromkeys(changes[variant], "new"), "plain")
             elif status == FAILED:
-                head = [(f"{variant}:", "head"), (f"[attack failed, {queries} queries]", "note")]
+                head = [
+                    (f"{variant}:".ljust(name_width), "head"),
+                    (f"failed, {queries} q", "note"),
+                ]
                 tokens = []
             else:
                 head = [
-                    (f"{variant}:", "head"),
-                    ("[skipped: misclassified before the attack]", "note"),
+                    (f"{variant}:".ljust(name_width), "head"),
+                    ("skipped (misclassified)", "note"),
                 ]
                 tokens = []
             lines.append(head + tokens)
@@ -480,7 +488,8 @@ def attacked_sentences_figure(
         for token in line:
             if current and width + len(token[0]) + 1 > line_chars:
                 wrapped.append(current)
-                current, width = [("   ", "plain")], 3
+                indent = " " * (name_width + note_width + 1)
+                current, width = [(indent, "plain")], len(indent)
             current.append(token)
             width += len(token[0]) + 1
         wrapped.append(current)
