@@ -35,6 +35,8 @@ class ChanceErrorJaccard(PairwiseCharacteristic):
 
     name = "chance_error_jaccard"
     requires = ("preds", "targets")
+    summary_column = "chance_jaccard"
+    against_floor = False  # a chance level: read beside error_jaccard, not against the floor
     symmetric = True
     identity_value = None
     higher_is_better = True

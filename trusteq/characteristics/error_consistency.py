@@ -38,6 +38,7 @@ class ErrorConsistency(PairwiseCharacteristic):
 
     name = "error_consistency"
     requires = ("preds", "targets")
+    summary_column = "kappa"
     symmetric = True
     identity_value = 1.0
     higher_is_better = True

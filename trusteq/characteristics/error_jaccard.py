@@ -46,6 +46,7 @@ class ErrorJaccard(PairwiseCharacteristic):
 
     name = "error_jaccard"
     requires = ("preds", "targets")
+    summary_column = "error_jaccard"
     symmetric = True
     identity_value = 1.0
     higher_is_better = True
