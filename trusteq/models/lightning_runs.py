@@ -23,15 +23,58 @@ from trusteq.models.encoding import TokenizedSplit, inference_loader, train_load
 log = logging.getLogger(__name__)
 
 
-def _trainer_kwargs(runtime: Mapping[str, Any], force_cpu: bool = False) -> dict[str, Any]:
-    accelerator = "cpu" if force_cpu else runtime.get("accelerator", "auto")
-    return {
-        "accelerator": accelerator,
-        "devices": 1,
-        "precision": "32-true" if accelerator == "cpu" else runtime.get("precision", "32-true"),
-        "enable_progress_bar": bool(runtime.get("enable_progress_bar", True)),
+#: Keys of the `trainer` config that are trusteq's, not `lightning.pytorch.Trainer` arguments.
+_TRUSTEQ_RUNTIME_KEYS = ("num_threads", "callbacks")
+#: Used when a runtime dict carries no `_target_` (a caller that builds it by hand).
+_DEFAULT_TRAINER = {"_target_": "lightning.pytorch.Trainer", "_partial_": True, "devices": 1}
+_DEFAULT_CALLBACKS = {
+    "model_checkpoint": {
+        "_target_": "lightning.pytorch.callbacks.ModelCheckpoint",
+        "_partial_": True,
+        "save_top_k": 1,
+        "save_weights_only": True,
+    },
+    "early_stopping": {"_target_": "lightning.pytorch.callbacks.EarlyStopping", "_partial_": True},
+}
+
+
+def make_trainer(
+    runtime: Mapping[str, Any], force_cpu: bool = False, **run: Any
+) -> pl.Trainer:
+    """The Lightning Trainer of the `trainer` config (`_target_`, as in lightning-hydra-template).
+
+    Args:
+        runtime: the `trainer` config as a dict (`conf/trainer/*.yaml`).
+        force_cpu: run on CPU whatever the config says (int8 and ONNX Runtime kernels).
+        run: this run's own arguments (step budget, callbacks, logger...).
+    """
+    from hydra.utils import instantiate
+
+    settings = {
+        **_DEFAULT_TRAINER,
         "enable_model_summary": False,
+        **{k: v for k, v in runtime.items() if k not in _TRUSTEQ_RUNTIME_KEYS},
     }
+    settings.setdefault("accelerator", "auto")
+    if force_cpu or settings["accelerator"] == "cpu":
+        settings["accelerator"], settings["precision"] = "cpu", "32-true"
+    return instantiate(settings)(**run)
+
+
+def make_callbacks(
+    runtime: Mapping[str, Any], monitor: str, mode: str, patience: int, dirpath: str
+) -> tuple[ModelCheckpoint, EarlyStopping]:
+    """The best-checkpoint and early-stopping callbacks of `conf/callbacks/*.yaml`.
+
+    The recipe decides what they watch (`monitor`, `mode`, `patience`: in the checkpoint key);
+    the config decides the rest.
+    """
+    from hydra.utils import instantiate
+
+    configs = {**_DEFAULT_CALLBACKS, **(runtime.get("callbacks") or {})}
+    best = instantiate(configs["model_checkpoint"])(dirpath=dirpath, monitor=monitor, mode=mode)
+    stop = instantiate(configs["early_stopping"])(monitor=monitor, mode=mode, patience=patience)
+    return best, stop
 
 
 def fine_tune(
@@ -108,23 +151,20 @@ def fine_tune(
     # Owner in the name: a SIGKILLed run's folder is found and removed by the next run's cleanup.
     owner = f"{socket.gethostname()}-{os.getpid()}"
     with tempfile.TemporaryDirectory(prefix=f"trusteq-ckpt-{owner}-") as ckpt_dir:
-        best = ModelCheckpoint(
-            dirpath=ckpt_dir,
+        best, stop = make_callbacks(
+            runtime,
             monitor=recipe["monitor"],
             mode=mode,
-            save_top_k=1,
-            save_weights_only=True,
+            patience=int(recipe["early_stopping_patience"]),
+            dirpath=ckpt_dir,
         )
-        stop = EarlyStopping(
-            monitor=recipe["monitor"], mode=mode, patience=int(recipe["early_stopping_patience"])
-        )
-        trainer = pl.Trainer(
+        trainer = make_trainer(
+            runtime,
             **budget,
             callbacks=[best, stop],
             logger=logger,
             num_sanity_val_steps=0,
             log_every_n_steps=10,
-            **_trainer_kwargs(runtime),
         )
         trainer.fit(module, loader, inference_loader(validation, int(recipe["batch_size"])))
         state = torch.load(best.best_model_path, map_location="cpu", weights_only=True)
@@ -151,11 +191,8 @@ def predict_batches(
         `(batches, order, seconds)`: the predict-step outputs (each with an `index` tensor), the
         permutation that puts their concatenated rows back in `data`'s order, and the wall time.
     """
-    trainer = pl.Trainer(
-        logger=False,
-        enable_checkpointing=False,
-        inference_mode=True,
-        **_trainer_kwargs(runtime, force_cpu=force_cpu),
+    trainer = make_trainer(
+        runtime, force_cpu=force_cpu, logger=False, enable_checkpointing=False, inference_mode=True
     )
     started = time.perf_counter()
     batches = trainer.predict(module, inference_loader(data, batch_size))

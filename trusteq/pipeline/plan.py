@@ -301,5 +301,8 @@ class Plan:
 
     @property
     def runtime(self) -> dict[str, Any]:
-        """The `trainer` config: runtime only, never in a key."""
-        return OmegaConf.to_container(self.cfg.trainer, resolve=True)
+        """The `trainer` config plus `callbacks`: runtime only, never in a key."""
+        runtime = OmegaConf.to_container(self.cfg.trainer, resolve=True)
+        if self.cfg.get("callbacks") is not None:
+            runtime["callbacks"] = OmegaConf.to_container(self.cfg.callbacks, resolve=True)
+        return runtime
