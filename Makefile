@@ -29,7 +29,7 @@ quickstart: setup
 	$(VENV)/bin/trusteq-study experiment=quickstart
 
 test: setup
-	$(PY) -m pytest -m "not slow and not gpu" --durations=20 -q
+	$(PY) -m pytest -m "not slow and not gpu and not scale" --durations=20 -q
 
 test-all: setup
 	$(PY) -m pytest --durations=20 -q
