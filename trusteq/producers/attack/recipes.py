@@ -142,11 +142,19 @@ class Recipe:
         The goal function hands the wrapper `goal_batch_size` texts per call; the wrapper splits
         them into forward passes itself.
         """
+        _ready()
         from textattack.goal_functions import UntargetedClassification
 
         return UntargetedClassification(
             model_wrapper, model_batch_size=int(goal_batch_size), query_budget=query_budget
         )
+
+
+def _ready() -> None:
+    """Import TextAttack the download-free way before any of its modules is touched."""
+    from trusteq.producers.attack.environment import import_textattack
+
+    import_textattack()
 
 
 def _with_goal(attack: Any, goal: Any) -> Any:
@@ -165,6 +173,7 @@ class PWWS(Recipe):
         return {"recipe": self.name, "transformation": "WordNet synonyms", "constraints": "none"}
 
     def build(self, model_wrapper: Any, goal_batch_size: int, query_budget: float) -> Any:
+        _ready()
         from textattack.attack_recipes import PWWSRen2019
 
         stock = PWWSRen2019.build(model_wrapper)
@@ -181,6 +190,7 @@ class DeepWordBug(Recipe):
         return {"recipe": self.name, "transformation": "character edits (edit distance <= 30)"}
 
     def build(self, model_wrapper: Any, goal_batch_size: int, query_budget: float) -> Any:
+        _ready()
         from textattack.attack_recipes import DeepWordBugGao2018
 
         stock = DeepWordBugGao2018.build(model_wrapper)
@@ -262,6 +272,7 @@ class WordNetConstrained(Recipe):
         ]
 
     def build(self, model_wrapper: Any, goal_batch_size: int, query_budget: float) -> Any:
+        _ready()
         from textattack import Attack
         from textattack.search_methods import GreedyWordSwapWIR
         from textattack.transformations import WordSwapWordNet
@@ -355,6 +366,7 @@ class BertAttack(WordNetConstrained):
         }
 
     def build(self, model_wrapper: Any, goal_batch_size: int, query_budget: float) -> Any:
+        _ready()
         from textattack import Attack
         from textattack.search_methods import GreedyWordSwapWIR
         from textattack.transformations import WordSwapMaskedLM
