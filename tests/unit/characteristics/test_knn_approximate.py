@@ -70,13 +70,13 @@ def test_auto_switches_at_threshold():
     below = knn_search(embeddings, 5, settings={"approximate_threshold": 501})
     at = knn_search(embeddings, 5, settings={"approximate_threshold": 500})
     assert below.index == "exact" and below.recall == 1.0
-    assert at.index == "hnsw" and 0.0 <= at.recall <= 1.0
-    ivf = knn_search(
-        embeddings, 5, settings={"approximate_threshold": 2, "auto_approximate": "ivf"}
+    assert at.index == "ivf" and 0.0 <= at.recall <= 1.0
+    hnsw = knn_search(
+        embeddings, 5, settings={"approximate_threshold": 2, "auto_approximate": "hnsw"}
     )
-    assert ivf.index == "ivf"
+    assert hnsw.index == "hnsw"
     assert SearchSettings().resolve(199_999) == "exact"
-    assert SearchSettings().resolve(200_000) == "hnsw"
+    assert SearchSettings().resolve(200_000) == "ivf"
 
 
 def test_ivf_short_rows_are_searched_again_exactly():
@@ -116,14 +116,14 @@ def test_characteristic_reports_recall_beside_values():
     for e, p in zip(exact, approx, strict=True):
         assert p.value[0, 1] == pytest.approx(e.value[0, 1], abs=0.05)
         report = p.metadata["knn_search"]
-        assert report["indexes"] == ["hnsw"]
+        assert report["indexes"] == ["ivf"]
         assert len(report["reports"]) == 2  # one per variant, even for the member reusing lists
         assert 0.9 <= report["recall_min"] <= 1.0
         assert e.metadata["knn_search"]["recall_min"] == 1.0
         assert e.metadata["knn_search"]["indexes"] == ["exact"]
     mutual = mutual_knn_family(ks=[10], search=search)
     (result,) = pairwise_matrices(mutual, {"a": a, "b": b}, n_resamples=0)
-    assert result.metadata["knn_search"]["indexes"] == ["hnsw"]
+    assert result.metadata["knn_search"]["indexes"] == ["ivf"]
     # The settings are part of the characteristic's parameters (JSON-able).
     assert KNNAgreement(k=3, search=search).params()["search"]["approximate_threshold"] == 1000
 
