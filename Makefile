@@ -18,7 +18,8 @@ $(VENV)/.installed: pyproject.toml constraints.txt
 	@# Attacks: WordNet 3.0 (Debian) + NLTK stopwords into $(VENV)/nltk_data, never fetched at run time
 	@test -f /usr/share/wordnet/index.sense || { if [ "$$(id -u)" = 0 ]; then \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
-	  --no-install-recommends wordnet-base wordnet-sense-index; else echo "WordNet missing: run \
+	  --no-install-recommends wordnet-base wordnet-sense-index \
+	  || echo "warning: apt-get failed; attacks need WordNet"; else echo "WordNet missing: run \
 	  'sudo apt-get install wordnet-base wordnet-sense-index' then 'make setup' (attacks need it)"; fi; }
 	-$(PY) -m trusteq.producers.attack.environment
 	touch $@
