@@ -58,7 +58,7 @@ tracking-server: setup
 	$(PY) -m trusteq.tracking.server start --dir $(TRACKING_DIR) --port $(TRACKING_PORT) \
 	  --host $(TRACKING_HOST)
 
-# The scale-marked tests: Ray and submitit sweeps, the PostgreSQL-backed server (~6 min on 2 cores).
+# The scale-marked tests: Ray and submitit sweeps, the PostgreSQL-backed server (4-8 min, 2 cores).
 test-scale: setup
 	$(PY) -m pip install -q -c constraints.txt -e ".[ray,slurm,server]"
 	$(PY) -m pytest -m scale tests/scale --durations=20 -q
