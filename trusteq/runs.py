@@ -42,7 +42,20 @@ def compare_and_log(
     Returns:
         The comparison, with `parent_run_id` set when logged.
     """
+    from trusteq.compare import memo
+
     view = view or open_view(cfg)
+    key = memo.comparison_key(cfg, view)
+    cached = memo.load(view, key, out_dir)
+    if cached is not None:
+        if not cfg.logger.enabled:
+            return cached
+        from trusteq.tracking.study_logging import find_logged_comparison
+
+        cached.parent_run_id = find_logged_comparison(cfg, key)
+        if cached.parent_run_id:  # identical inputs were logged already: reuse that run
+            log.info("MLflow parent run of this comparison reused: %s", cached.parent_run_id)
+            return cached
     result = _run_compare(cfg, view)
     arrays = view.split_outputs(result.split)
     tables = reliability_tables(arrays, int(cfg.compare.n_bins))
@@ -54,8 +67,9 @@ def compare_and_log(
         from trusteq.tracking.study_logging import log_comparison
 
         result.parent_run_id = log_comparison(
-            cfg, result, arrays, tables, write_results, report=report
+            cfg, result, arrays, tables, write_results, report=report, comparison_key=key
         )
+    memo.save(view, key, result, out_dir)
     return result
 
 

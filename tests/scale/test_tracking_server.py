@@ -87,14 +87,7 @@ def tracking_server():
     "layout",
     [
         "one_machine",
-        pytest.param(
-            "four_machines",
-            marks=pytest.mark.xfail(
-                reason="ensure_experiment: check-then-create race across machines and a "
-                "file:// artifact location (fix in trusteq/tracking/mlflow_tracking.py)",
-                strict=False,
-            ),
-        ),
+        "four_machines",
     ],
 )
 def test_four_concurrent_writers_lose_nothing(tracking_server, tmp_path, layout):

@@ -163,6 +163,15 @@ def _init_store(uri: str) -> None:
             ) from second
 
 
+def artifact_location(cfg: DictConfig, uri: str) -> str | None:
+    """Where a new experiment stores artifacts: `mlruns/artifacts` for a local store; None (the
+    server's own `--artifacts-destination`) for an http tracking server, so every machine's
+    artifacts go through the server."""
+    if uri.startswith(("http://", "https://")):
+        return None
+    return (Path(cfg.paths.mlruns_dir).resolve() / "artifacts").as_uri()
+
+
 def ensure_experiment(cfg: DictConfig) -> str:
     """Set the tracking URI and return the id of `cfg.logger.experiment_name` (created if new).
 
@@ -180,18 +189,23 @@ def ensure_experiment(cfg: DictConfig) -> str:
             _init_store(uri)
             experiment = mlflow.get_experiment_by_name(name)
             if experiment is None:
-                artifacts = Path(cfg.paths.mlruns_dir).resolve() / "artifacts"
-                experiment_id = mlflow.create_experiment(
-                    name,
-                    artifact_location=artifacts.as_uri(),
-                    tags={EXPERIMENT_KIND_TAG: EXPERIMENT_KIND},
-                )
-            else:
-                experiment_id = experiment.experiment_id
-                if experiment.tags.get(EXPERIMENT_KIND_TAG) != EXPERIMENT_KIND:
-                    mlflow.MlflowClient(uri).set_experiment_tag(
-                        experiment_id, EXPERIMENT_KIND_TAG, EXPERIMENT_KIND
+                try:
+                    mlflow.create_experiment(
+                        name,
+                        artifact_location=artifact_location(cfg, uri),
+                        tags={EXPERIMENT_KIND_TAG: EXPERIMENT_KIND},
                     )
+                except mlflow.exceptions.MlflowException as error:
+                    # Another machine created it between our lookup and create (a shared
+                    # server: the file lock only orders the processes of one machine).
+                    if "RESOURCE_ALREADY_EXISTS" not in str(error.error_code):
+                        raise
+                experiment = mlflow.get_experiment_by_name(name)
+            experiment_id = experiment.experiment_id
+            if experiment.tags.get(EXPERIMENT_KIND_TAG) != EXPERIMENT_KIND:
+                mlflow.MlflowClient(uri).set_experiment_tag(
+                    experiment_id, EXPERIMENT_KIND_TAG, EXPERIMENT_KIND
+                )
         _READY.add(uri)
     else:
         experiment_id = mlflow.get_experiment_by_name(name).experiment_id
@@ -270,7 +284,7 @@ def lightning_logger(
         run_name=run_name,
         tracking_uri=tracking_uri(cfg),
         tags={**dict(tags), **process_tags()},
-        artifact_location=(Path(cfg.paths.mlruns_dir).resolve() / "artifacts").as_uri(),
+        artifact_location=artifact_location(cfg, tracking_uri(cfg)),
     )
     if params:
         logger.log_hyperparams(dict(params))

@@ -43,6 +43,24 @@ def _log_figure(mlflow: Any, fig: Any, name: str) -> None:
     plt.close(fig)
 
 
+COMPARISON_TAG = "trusteq.comparison_key"
+
+
+def find_logged_comparison(cfg: DictConfig, comparison_key: str) -> str | None:
+    """The id of a FINISHED parent run that logged this exact comparison, or None."""
+    from mlflow.tracking import MlflowClient
+
+    experiment_id = ensure_experiment(cfg)
+    client = MlflowClient()
+    runs = client.search_runs(
+        [experiment_id],
+        filter_string=f"tags.`{COMPARISON_TAG}` = '{comparison_key}' and "
+        "attributes.status = 'FINISHED'",
+        max_results=1,
+    )
+    return runs[0].info.run_id if runs else None
+
+
 def scratch_dir() -> tempfile.TemporaryDirectory:
     """A temporary folder for artifacts before they are logged."""
     return tempfile.TemporaryDirectory(prefix="trusteq-artifacts-")
@@ -55,6 +73,7 @@ def log_comparison(
     tables: dict[str, dict[str, Any]],
     write_results: Any,
     report: Path | None = None,
+    comparison_key: str | None = None,
 ) -> str:
     """Log `result` under a new parent run; returns the parent run id.
 
@@ -65,6 +84,8 @@ def log_comparison(
         tables: variant → binning → reliability table.
         write_results: writes the result files into a folder (logged as artifacts).
         report: the HTML study report, logged as `report.html` on the parent run.
+        comparison_key: the comparison's cache key (tag `trusteq.comparison_key`), so that an
+            identical rerun finds this run instead of logging a copy.
     """
     from trusteq.outputs.provenance import git_sha
     from trusteq.tracking.keys import study_params, variant_metrics_and_tags
@@ -78,6 +99,7 @@ def log_comparison(
         "trusteq.split": str(cfg.compare.split),
         "trusteq.reference": study.reference,
         "trusteq.git_sha": git_sha() or "unknown",
+        **({COMPARISON_TAG: comparison_key} if comparison_key else {}),
     }
     try:
         from hydra.core.hydra_config import HydraConfig
