@@ -105,7 +105,7 @@ def build_variants(cfg: DictConfig) -> dict[str, Variant]:
             validation (also against the backbone's shape).
     """
     declared: Mapping[str, Any] = cfg.study.variants or {}
-    if not declared:
+    if not any(spec is not None for spec in declared.values()):
         raise StudyConfigError(
             "study.variants is empty: declare at least the reference, e.g. "
             "study.variants.reference={seed: 42} (see conf/experiment/quickstart.yaml)."
@@ -113,6 +113,8 @@ def build_variants(cfg: DictConfig) -> dict[str, Variant]:
     default_backbone: Backbone = instantiate(cfg.model)
     variants: dict[str, Variant] = {}
     for name, spec in declared.items():
+        if spec is None:  # `study.variants.<name>=null` switches a declared variant off
+            continue
         spec = spec or {}
         unknown = set(spec.keys()) - _KNOWN_FIELDS
         if unknown:

@@ -154,7 +154,7 @@ def test_pretrained_checkpoint_configs_run_from_a_local_folder(
     model_cfg = OmegaConf.load(Path(__file__).parents[2] / "conf" / "model" / f"{model_group}.yaml")
     model_cfg.name_or_path = str(folder)
     cfg.study.variants = {"small": {"seed": 42, "model": model_cfg}}
-    cfg.study.reference, cfg.study.noise_floor = "small", None
+    cfg.study.reference, cfg.study.noise_floor, cfg.study.seeds = "small", None, None
     study = Study(cfg)
     study.infer()
     arrays, meta = study.load_outputs("small", "test")

@@ -63,9 +63,10 @@ class OODAnalysis(Analysis):
     def __init__(
         self,
         scorers: Mapping[str, OODScorer],
+        *,
+        ood_splits: Sequence[str],  # no default here: conf/analysis/ood.yaml is the one list
         in_split: str = "test",
         calibration_split: str = "validation",
-        ood_splits: Sequence[str] = ("ood_tweets", "ood_amazon", "ood_nyt"),
         train_split: str = "train",
         tpr: float = 0.95,
         ks: Iterable[int] = (1, 5, 10, 20, 50),

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import logging
-import os
-import socket
 import tempfile
 import time
 from collections.abc import Callable, Mapping
@@ -19,6 +17,7 @@ from torch.utils.data import Dataset
 
 from trusteq.models.classifier import DistillationClassifier, SequenceClassifier
 from trusteq.models.encoding import TokenizedSplit, inference_loader, train_loader
+from trusteq.outputs.store import owner_tag
 
 log = logging.getLogger(__name__)
 
@@ -149,8 +148,7 @@ def fine_tune(
     module.model.train()
     started = time.perf_counter()
     # Owner in the name: a SIGKILLed run's folder is found and removed by the next run's cleanup.
-    owner = f"{socket.gethostname()}-{os.getpid()}"
-    with tempfile.TemporaryDirectory(prefix=f"trusteq-ckpt-{owner}-") as ckpt_dir:
+    with tempfile.TemporaryDirectory(prefix=f"trusteq-ckpt-{owner_tag()}-") as ckpt_dir:
         best, stop = make_callbacks(
             runtime,
             monitor=recipe["monitor"],

@@ -69,6 +69,11 @@ def _host_tag() -> str:
     return hashlib.blake2b(socket.gethostname().encode(), digest_size=4).hexdigest()
 
 
+def owner_tag() -> str:
+    """`<host tag>-<pid>`: names temporary folders so cleanup knows whether their owner lives."""
+    return f"{_host_tag()}-{os.getpid()}"
+
+
 def _pid_alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
@@ -334,10 +339,10 @@ class OutputStore:
         """Delete what killed jobs left behind; returns how many folders were removed.
 
         Removes `.tmp-*` build folders and `.old-*` swapped-out entries of every kind: at once
-        when the process that made them (same host) is dead, otherwise when older than
-        `older_than_s` (a live job elsewhere may still be writing). With `system_tmp`, also the
-        `trusteq-ckpt-*` folders of killed fine-tuning runs in the system temporary folder that
-        are older than `older_than_s`. Safe to call at the start of every stage.
+        when the process that made them (same host) is dead, never while it lives, and when
+        their owner is unknown (another host, an old name) once older than `older_than_s`. With
+        `system_tmp`, the `trusteq-ckpt-<host>-<pid>-*` folders of fine-tuning runs in the system
+        temporary folder follow the same rule. Safe to call at the start of every stage.
 
         Args:
             older_than_s: age in seconds beyond which a leftover is removed regardless of owner.
@@ -354,12 +359,18 @@ class OutputStore:
                 age = now - leftover.stat().st_mtime
             except OSError:
                 continue
-            dead_owner = False
+            owner_alive: bool | None = None  # None: owner unknown (another host, old name)
             parts = leftover.name.split("-")
             if leftover.name.startswith(_TMP_PREFIX) and len(parts) >= 5 and parts[-3] == host:
                 with contextlib.suppress(ValueError):
-                    dead_owner = not _pid_alive(int(parts[-2]))
-            if dead_owner or age > older_than_s:
+                    owner_alive = _pid_alive(int(parts[-2]))
+            elif leftover.name.startswith("trusteq-ckpt-"):
+                # trusteq-ckpt-<host>-<pid>-<random> (trusteq.models.lightning_runs)
+                owner = leftover.name.removeprefix("trusteq-ckpt-").rsplit("-", 2)
+                if len(owner) == 3 and owner[0] == host:
+                    with contextlib.suppress(ValueError):
+                        owner_alive = _pid_alive(int(owner[1]))
+            if owner_alive is False or (owner_alive is None and age > older_than_s):
                 shutil.rmtree(leftover, ignore_errors=True)
                 removed += not leftover.exists()
         if removed:

@@ -122,8 +122,8 @@ def tiny_overrides(
         "dataset.subsample={train:null,validation:null,test:null,ood:null}",
         "study.variants.layers3.compression.drop.num_layers=1",
         # two seeds are enough for the tiny studies (the quick-start's third costs test time)
-        "~study.variants.reference_seed44",
-        "study.seeds=[reference,reference_seed43]",
+        "++study.variants.reference_seed44=null",
+        "++study.seeds=[reference,reference_seed43]",
         "train.epochs=2",
         "train.learning_rate=1e-3",
     ] + (["++analyses.ood=null"] if explain else ["~analyses", "~producers"])

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -25,7 +24,8 @@ class FakeContext:
         self.variants = list(arrays)
         self.reference, self.noise_floor = reference, noise_floor
         compare = {"n_resamples": 30, "confidence": 0.95, "bootstrap_seed": 0}
-        self.study = SimpleNamespace(cfg=OmegaConf.create({"compare": compare}))
+        self.compare = OmegaConf.create(compare)
+        self.producers = {}
 
     def outputs(self, variant, split):
         return self.arrays[variant][split]
@@ -111,7 +111,7 @@ def test_curve_and_tables(result_and_context):
 
 
 def test_required_splits_and_config():
-    cfg = compose([])  # the quick-start declares analyses.ood
+    cfg = compose(["experiment=quickstart"])  # the quick-start declares analyses.ood
     analysis = instantiate(cfg.analyses.ood)
     assert analysis.required_splits() == [
         "validation",
@@ -123,7 +123,7 @@ def test_required_splits_and_config():
         "train",
     ]
     assert analysis.curve_scorer == "knn" and isinstance(analysis.scorers["knn"], DeepKNN)
-    no_knn = OODAnalysis({"msp": MaxSoftmaxProbability()})
+    no_knn = OODAnalysis({"msp": MaxSoftmaxProbability()}, ood_splits=["ood_a"])
     assert "train" not in no_knn.required_splits() and no_knn.curve_scorer is None
 
 
@@ -139,7 +139,11 @@ def test_required_splits_and_config():
     ],
 )
 def test_bad_config_names_the_field(kwargs, field):
-    arguments = {"scorers": {"msp": MaxSoftmaxProbability(), "knn": DeepKNN()}, **kwargs}
+    arguments = {
+        "scorers": {"msp": MaxSoftmaxProbability(), "knn": DeepKNN()},
+        "ood_splits": ["ood_a"],
+        **kwargs,
+    }
     with pytest.raises(ValueError, match=rf"analyses\.<name>\.{field}"):
         OODAnalysis(**arguments)
 

@@ -63,7 +63,7 @@ def test_killed_process_leaves_no_entry(tmp_path):
     leftovers = list((tmp_path / "outputs").glob(".tmp-k3-*"))
     assert len(leftovers) == 1
     os.utime(leftovers[0], (0, 0))  # pretend it is old
-    assert store.clean_temporary(older_than_s=60) == 1
+    assert store.clean_temporary(older_than_s=60, system_tmp=False) == 1
     assert not list((tmp_path / "outputs").iterdir())
 
 
