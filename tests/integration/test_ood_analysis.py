@@ -168,3 +168,17 @@ def test_results_read_back_from_mlflow(ood_study):
     assert int8.data.metrics["ood.auroc.knn.ood_tweets"] == pytest.approx(
         result.analyses["ood"].variant_metrics["int8"]["auroc.knn.ood_tweets"]
     )
+
+
+def test_summary_columns_come_from_the_characteristics_not_the_ood_flags(ood_study):
+    """OOD flag matrices are built with ErrorJaccard; they must not overwrite its column."""
+    _, study, _, result, _ = ood_study
+    errors = result.pairwise["error_jaccard"]
+    i = errors.variants.index(study.reference)
+    for name in study.variants:
+        assert (
+            result.summary.loc[name, "error_jaccard"]
+            == errors.value[i, errors.variants.index(name)]
+        )
+    flags = [m for key, m in result.pairwise.items() if key.startswith("ood_flag")]
+    assert flags and all(m.metadata.get("summary_column") is None for m in flags)

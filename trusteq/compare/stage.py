@@ -180,6 +180,7 @@ def run_compare(cfg: DictConfig, view: CacheView | None = None) -> ComparisonRes
             seed=int(cfg.compare.bootstrap_seed),
         ):
             pairwise[matrix.name] = matrix
+    characteristic_matrices = dict(pairwise)
     context = AnalysisContext(view, cfg.compare)
     analyses: dict[str, AnalysisResult] = {}
     for name, spec in (cfg.get("analyses") or {}).items():
@@ -190,9 +191,14 @@ def run_compare(cfg: DictConfig, view: CacheView | None = None) -> ComparisonRes
         clash = set(analyses[name].matrices) & set(pairwise)
         if clash:
             raise ValueError(f"analyses.{name}: matrix names {sorted(clash)} are already taken.")
+        for matrix in analyses[name].matrices.values():
+            # An analysis reports its own summary columns (AnalysisResult.summary); matrices it
+            # builds from characteristic classes (e.g. error Jaccard of OOD flags) must not
+            # claim those characteristics' columns.
+            matrix.metadata["summary_column"] = None
         pairwise.update(analyses[name].matrices)
     verdicts = _verdicts(cfg, view, arrays, pairwise, analyses)
-    summary = summary_table(view, unary, pairwise, metas)
+    summary = summary_table(view, unary, characteristic_matrices, metas)
     if verdicts is not None:
         overall = verdicts.overall.set_index("variant")["verdict"]
         summary.insert(0, "verdict", [overall.get(name, "reference") for name in summary.index])

@@ -126,4 +126,13 @@ def tiny_overrides(
         "++study.seeds=[reference,reference_seed43]",
         "train.epochs=2",
         "train.learning_rate=1e-3",
-    ] + (["++analyses.ood=null"] if explain else ["~analyses", "~producers"])
+    ] + (
+        [
+            "++analyses.ood=null",
+            "++analyses.attack=null",
+            "++producers.attack=null",
+            "++producers.transfer_reference=null",
+        ]
+        if explain
+        else ["~analyses", "~producers"]
+    )
