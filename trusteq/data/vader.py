@@ -22,11 +22,11 @@ from trusteq.data.base import (
     DataConfigError,
     DataIntegrityError,
     TextDatasetSource,
-    check_mapping,
+    check_split_fractions,
     to_plain,
 )
 from trusteq.data.newsgroups import NEWSGROUP_FILES, ensure_newsgroups, read_newsgroups
-from trusteq.data.splits import OOD_PREFIX, REQUIRED_SPLITS, TextSplit
+from trusteq.data.splits import OOD_PREFIX, TextSplit
 from trusteq.data.vader_fetch import (
     CORPUS_DIRNAME,
     GROUND_TRUTH_SUFFIX,
@@ -204,21 +204,7 @@ class VaderSentimentCorpus(TextDatasetSource):
             )
         self.min_abs_rating = float(min_abs_rating)
         self.split_seed = int(split_seed)
-        fractions = check_mapping(fractions, where, "fractions", REQUIRED_SPLITS) or {
-            "train": 0.7,
-            "validation": 0.1,
-            "test": 0.2,
-        }
-        values = [fractions.get(key) for key in REQUIRED_SPLITS]
-        if (
-            any(not isinstance(v, int | float) or isinstance(v, bool) or v <= 0 for v in values)
-            or abs(sum(values) - 1.0) > 1e-6
-        ):
-            raise DataConfigError(
-                f"{where}: field 'fractions' must give positive train, validation and test "
-                f"fractions summing to 1, got {fractions!r}"
-            )
-        self.fractions = {key: float(v) for key, v in zip(REQUIRED_SPLITS, values, strict=True)}
+        self.fractions = check_split_fractions(fractions, where)
 
     def describe(self) -> str:
         """Dataset name and source for messages."""

@@ -13,9 +13,9 @@ ATTACK = [
     "producers.shap=null",
     "producers.ig=null",
     "analyses.attribution=null",
-    "+attack@producers.attack=deepwordbug",  # character edits: no WordNet needed
-    "+attack@producers.transfer_reference=transfer",
-    "+analysis@analyses.attack=attack",
+    "attack@producers.attack=deepwordbug",  # character edits: no WordNet needed
+    "attack@producers.transfer_reference=transfer",
+    "analysis@analyses.attack=attack",
     "producers.attack.n_examples=8",
     "analyses.attack.figure_examples=2",
     "trainer.num_threads=1",
@@ -27,7 +27,13 @@ def test_attack_entries_and_analysis_in_a_tiny_study(tmp_path, tiny_model_dir, t
     from trusteq.pipeline.study import Study
     from trusteq.runs import compare_and_log
 
-    cfg = compose(tiny_overrides(tmp_path, tiny_model_dir, tiny_data_files, explain=True) + ATTACK)
+    # The quick-start declares the attack; tiny_overrides(explain=True) switches it off: keep it.
+    tiny = [
+        o
+        for o in tiny_overrides(tmp_path, tiny_model_dir, tiny_data_files, explain=True)
+        if "attack" not in o and "transfer_reference" not in o
+    ]
+    cfg = compose(tiny + ATTACK)
     study = Study(cfg)
     study.train()
     keys = study.infer()
