@@ -56,9 +56,11 @@ def find_logged_comparison(cfg: DictConfig, comparison_key: str) -> str | None:
         [experiment_id],
         filter_string=f"tags.`{COMPARISON_TAG}` = '{comparison_key}' and "
         "attributes.status = 'FINISHED'",
-        max_results=1,
+        max_results=50,
     )
-    return runs[0].info.run_id if runs else None
+    # Child runs carry the study's tags too; the comparison is the parent (no parent of its own).
+    parents = [run for run in runs if "mlflow.parentRunId" not in run.data.tags]
+    return parents[0].info.run_id if parents else None
 
 
 def scratch_dir() -> tempfile.TemporaryDirectory:
