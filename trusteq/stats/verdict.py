@@ -39,9 +39,9 @@ seed-to-seed spread, and a seed replicate's own pair is one end of it, hence the
   non-inferiority ``g > −δ`` (``equivalence="non_inferiority"``);
 * ``more_alike`` (TOST only): ``g > δ`` — closer to the reference than any two seeds are (e.g.
   an int8 copy of the reference's own checkpoint). Not a divergence;
-* ``diverges``: ``g < 0`` (the gap's interval excludes zero on the less-alike side) and
-  equivalence was not shown. A gap significantly below 0 that is also shown to lie within the
-  margin is ``within_noise``: smaller than what separates two seeds;
+* ``diverges``: ``g < −δ`` (the gap's interval excludes the whole noise band on the less-alike
+  side: less alike than the seeds are by more than their own spread) and equivalence was not
+  shown. A gap below 0 but inside the band is what separates two seeds, not a divergence;
 * ``inconclusive``: none of these. ``n_needed`` says how many examples would decide the test
   closest to deciding, if the gap estimate stayed where it is and the bootstrap variance scaled
   as ``1 / N`` (critical value ``z_{1 − α/M}``, the strictest Holm step, so it is an upper bound).
@@ -410,7 +410,9 @@ def _test_row(
     gap_ci: tuple[float, float],
     gap_boot: np.ndarray | None,
 ) -> dict[str, Any]:
-    p_diverge = p_less(gap, gap_se, gap_boot, 0.0, p_method)
+    # Diverges: less alike than the seeds by more than their own spread (g < −δ), the mirror
+    # of more_alike (g > δ). A gap inside (−δ, 0) is what separates two seeds, not a divergence.
+    p_diverge = p_less(gap, gap_se, gap_boot, -margin, p_method)
     p_tost, p_lower, _ = tost(gap, gap_se, margin, gap_boot, p_method)
     return {
         "variant": variant,
