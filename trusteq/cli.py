@@ -117,7 +117,13 @@ def _print_summary(cfg: DictConfig, result, seconds: float, out_dir: Path) -> No
         console.print(table)
     console.print(f"finished in {seconds:.1f} s; tables and matrices also in {out_dir}")
     if result.parent_run_id:
-        console.print(f"MLflow parent run: {result.parent_run_id}\nOpen the UI: {ui_command(cfg)}")
+        from trusteq.tracking.mlflow_tracking import ensure_experiment
+
+        runs_table = f"http://127.0.0.1:5000/#/experiments/{ensure_experiment(cfg)}/runs"
+        console.print(
+            f"MLflow parent run: {result.parent_run_id}\nOpen the UI: {ui_command(cfg)}\n"
+            f"then the runs table (verdict tag per variant): {runs_table}"
+        )
 
 
 def _out_dir() -> Path:
