@@ -75,6 +75,7 @@ def ood_study(tmp_path_factory, tiny_model_dir):
             "~characteristics.error_consistency",
             "~producers",
             "~analyses.attribution",
+            "~analyses.attack",
         ]
     )
     study = Study(cfg)

@@ -22,6 +22,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from trusteq.compare.view import CacheView
 from trusteq.outputs.keys import content_key
+from trusteq.pipeline.keys import OUTPUTS, PRODUCED
 from trusteq.report.results import ComparisonResult
 
 log = logging.getLogger(__name__)
@@ -93,6 +94,14 @@ def load(view: CacheView, key: str, out_dir: Path | None) -> ComparisonResult | 
     store = view.store
     if not store.exists(COMPARISONS, key):
         return None
+    # The entries the comparison was computed from must still be intact: a corrupt entry is an
+    # error (naming its repair), never hidden behind a cached result.
+    manifest = view.manifest
+    for variant in manifest.header.variants:
+        for record in manifest.outputs.get(variant, {}).values():
+            store.verify(OUTPUTS, record["key"])
+        for record in manifest.produced.get(variant, {}).values():
+            store.verify(PRODUCED, record["key"])
     try:
         store.verify(COMPARISONS, key)
         folder = store.path(COMPARISONS, key)

@@ -18,9 +18,9 @@ import torch
 
 from trusteq.compression.pruning import pin_zero_weights, remove_pruning_masks
 from trusteq.data.fetch import sha256_file
+from trusteq.outputs.provenance import git_sha, library_versions
 from trusteq.pipeline.keys import CHECKPOINT
 from trusteq.pipeline.models import Models, initial_model
-from trusteq.outputs.provenance import git_sha, library_versions
 from trusteq.pipeline.workspace import Workspace
 
 log = logging.getLogger(__name__)
@@ -67,27 +67,38 @@ def ensure_checkpoint(
     from trusteq.tracking.mlflow_tracking import lightning_logger
 
     recipe = plan.recipe_for(name)
-    model, metrics = plan.task.fine_tune(
-        model,
-        ws.features(tokenizer, "train"),
-        ws.features(tokenizer, "validation"),
-        recipe,
-        plan.runtime,
-        variant.seed,
-        logger=lightning_logger(
-            ws.cfg,
-            run_name=f"{plan.name}/train/{name}",
-            tags={
-                "trusteq.study": plan.name,
-                "trusteq.variant": name,
-                "trusteq.stage": "train",
-                "trusteq.cache_key": key,
-                "trusteq.git_sha": git_sha() or "",
-            },
-            params={"seed": variant.seed, **{f"train.{k}": v for k, v in recipe.items()}},
-        ),
-        **distillation,
+    train_features = ws.features(tokenizer, "train")
+    validation_features = ws.features(tokenizer, "validation")
+    logger = lightning_logger(
+        ws.cfg,
+        run_name=f"{plan.name}/train/{name}",
+        tags={
+            "trusteq.study": plan.name,
+            "trusteq.variant": name,
+            "trusteq.stage": "train",
+            "trusteq.cache_key": key,
+            "trusteq.git_sha": git_sha() or "",
+        },
+        params={"seed": variant.seed, **{f"train.{k}": v for k, v in recipe.items()}},
     )
+    try:
+        model, metrics = plan.task.fine_tune(
+            model,
+            train_features,
+            validation_features,
+            recipe,
+            plan.runtime,
+            variant.seed,
+            logger=logger,
+            **distillation,
+        )
+    except BaseException as error:
+        # The run exists from the moment its params were logged: end it whatever stopped us
+        # (SIGTERM / Ctrl-C before Lightning's own handler is in place, a bad batch...).
+        if logger:
+            killed = not isinstance(error, Exception)
+            logger.finalize("KILLED" if killed else "failed")
+        raise
     remove_pruning_masks(model)
     meta = {
         "variant": name,
