@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 from sklearn.model_selection import StratifiedGroupKFold, train_test_split
 
-from trusteq.data.base import DataConfigError, TextDatasetSource, check_mapping
+from trusteq.data.base import DataConfigError, TextDatasetSource, check_split_fractions
 from trusteq.data.splits import REQUIRED_SPLITS, TextSplit
 
 log = logging.getLogger(__name__)
@@ -189,28 +189,14 @@ class VitaminC(TextDatasetSource):
             )
         self.group_by = str(group_by)
         self.split_seed = int(split_seed)
-        fractions = check_mapping(fractions, where, "fractions", REQUIRED_SPLITS) or {
-            "train": 0.7,
-            "validation": 0.1,
-            "test": 0.2,
-        }
-        values = [fractions.get(key) for key in REQUIRED_SPLITS]
-        if (
-            any(not isinstance(v, int | float) or isinstance(v, bool) or v <= 0 for v in values)
-            or abs(sum(values) - 1.0) > 1e-6
-        ):
-            raise DataConfigError(
-                f"{where}: field 'fractions' must give positive train, validation and test "
-                f"fractions summing to 1, got {fractions!r}"
-            )
+        self.fractions = check_split_fractions(fractions, where)
         if self.group_by == "page" and any(
-            abs(v * FOLDS - round(v * FOLDS)) > 1e-6 for v in values
+            abs(v * FOLDS - round(v * FOLDS)) > 1e-6 for v in self.fractions.values()
         ):
             raise DataConfigError(
                 f"{where}: with group_by: page the fractions are whole folds of 1/{FOLDS}; got "
-                f"{fractions!r} (use multiples of {1 / FOLDS}, e.g. 0.7 / 0.1 / 0.2)"
+                f"{self.fractions!r} (use multiples of {1 / FOLDS}, e.g. 0.7 / 0.1 / 0.2)"
             )
-        self.fractions = {key: float(v) for key, v in zip(REQUIRED_SPLITS, values, strict=True)}
 
     def describe(self) -> str:
         """Dataset name and source for messages."""
