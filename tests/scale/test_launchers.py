@@ -34,8 +34,16 @@ def _sweep_then_compare(cli, tmp_path, model_dir, files, launcher: list[str]) ->
     return log
 
 
+def _installed(module: str) -> bool:
+    """Whether `module` can be imported (False also when its parent package is missing)."""
+    try:
+        return importlib.util.find_spec(module) is not None
+    except ModuleNotFoundError:
+        return False
+
+
 @pytest.mark.skipif(
-    importlib.util.find_spec("hydra_plugins.hydra_submitit_launcher") is None,
+    not _installed("hydra_plugins.hydra_submitit_launcher"),
     reason="needs the slurm extra (hydra-submitit-launcher)",
 )
 def test_submitit_local_sweep_then_compare(cli, tmp_path, tiny_model_dir, tiny_data_files):
@@ -48,7 +56,7 @@ def test_submitit_local_sweep_then_compare(cli, tmp_path, tiny_model_dir, tiny_d
 
 
 @pytest.mark.skipif(
-    importlib.util.find_spec("hydra_plugins.hydra_ray_launcher") is None,
+    not _installed("hydra_plugins.hydra_ray_launcher"),
     reason="needs the ray extra (hydra-ray-launcher)",
 )
 def test_ray_local_sweep_then_compare(cli, tmp_path, tiny_model_dir, tiny_data_files):
