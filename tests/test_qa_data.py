@@ -15,7 +15,7 @@ import pytest
 
 from trusteq.data.base import DataConfigError, DataIntegrityError
 from trusteq.data.fetch import sha256_file
-from trusteq.qa import bigbench_fetch
+from trusteq.data import bigbench_fetch
 from trusteq.qa.sources import DisflQA, QADataset, disfl_qa_split, locate_answer
 from trusteq.testing.tiny_qa import qa_records, write_jsonl, write_mrqa_jsonl, write_squad_json
 

@@ -7,7 +7,7 @@ Verification with Contrastive Evidence." NAACL 2021 (arXiv 2103.08541), as packa
 ``"<Wikipedia page title>: <evidence sentence>\nClaim: <claim>"`` and whose ``target_scores`` give
 one of ``True`` (the evidence supports the claim), ``False`` (refutes it) or ``Neither`` (not
 enough information). The sdist is fetched, sha256-checked and reduced to this one ``task.json`` by
-:func:`trusteq.qa.bigbench_fetch.ensure_bigbench_tasks` (shared with Disfl-QA); nothing is imported
+:func:`trusteq.data.bigbench_fetch.ensure_bigbench_tasks` (shared with Disfl-QA); nothing is imported
 from the package and nothing is committed.
 
 VitaminC is contrastive: the same claim recurs with revised evidence from the same page, and the
@@ -203,7 +203,7 @@ class VitaminC(TextDatasetSource):
         return f"dataset {self.name!r} (BIG-bench {TASK})"
 
     def _source_identity(self) -> dict[str, Any]:
-        from trusteq.qa.bigbench_fetch import BIGBENCH_SDIST_SHA256, BIGBENCH_VERSION
+        from trusteq.data.bigbench_fetch import BIGBENCH_SDIST_SHA256, BIGBENCH_VERSION
 
         return {
             "source": f"pypi:bigbench=={BIGBENCH_VERSION} sdist, {TASK}",
@@ -214,7 +214,7 @@ class VitaminC(TextDatasetSource):
         }
 
     def _load_splits(self) -> tuple[list[str], dict[str, TextSplit]]:
-        from trusteq.qa.bigbench_fetch import ensure_bigbench_tasks
+        from trusteq.data.bigbench_fetch import ensure_bigbench_tasks
 
         folder = ensure_bigbench_tasks(self.cache_dir, [TASK], self.sdist_path)[TASK]
         path = folder / "task.json"

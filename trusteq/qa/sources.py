@@ -371,7 +371,7 @@ class DisflQA(QADatasetSource):
                 )
 
     def _source_identity(self) -> dict[str, Any]:
-        from trusteq.qa.bigbench_fetch import BIGBENCH_SDIST_SHA256, BIGBENCH_VERSION
+        from trusteq.data.bigbench_fetch import BIGBENCH_SDIST_SHA256, BIGBENCH_VERSION
 
         return {
             "source": f"pypi:bigbench=={BIGBENCH_VERSION}",
@@ -382,7 +382,7 @@ class DisflQA(QADatasetSource):
         }
 
     def _load_splits(self) -> dict[str, QASplit]:
-        from trusteq.qa.bigbench_fetch import ensure_bigbench_tasks
+        from trusteq.data.bigbench_fetch import ensure_bigbench_tasks
 
         tasks = ["disfl_qa", *self.ood_tasks.values()]
         folders = ensure_bigbench_tasks(self.cache_dir, tasks, self.sdist_path)

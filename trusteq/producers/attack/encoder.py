@@ -21,7 +21,7 @@ import_textattack()
 
 from textattack.constraints.semantics.sentence_encoders import SentenceEncoder  # noqa: E402
 
-from trusteq.producers.attack.recipes import PACKAGED_ENCODER, packaged_encoder_path  # noqa: E402
+from trusteq.producers.attack.config import PACKAGED_ENCODER, packaged_encoder_path  # noqa: E402
 
 
 class LocalSentenceEncoder(SentenceEncoder):
