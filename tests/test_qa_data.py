@@ -13,9 +13,9 @@ import tarfile
 import numpy as np
 import pytest
 
+from trusteq.data import bigbench_fetch
 from trusteq.data.base import DataConfigError, DataIntegrityError
 from trusteq.data.fetch import sha256_file
-from trusteq.data import bigbench_fetch
 from trusteq.qa.sources import DisflQA, QADataset, disfl_qa_split, locate_answer
 from trusteq.testing.tiny_qa import qa_records, write_jsonl, write_mrqa_jsonl, write_squad_json
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from trusteq.tasks.extractive_qa import QAConfigError, QATask, predicted_texts
+from trusteq.tasks.extractive_qa import QAConfigError, predicted_texts
 from trusteq.testing.tiny import compose, tiny_bert_folder
 from trusteq.testing.tiny_qa import (
     QA_WORDS,
@@ -20,8 +20,8 @@ from trusteq.testing.tiny_qa import (
 
 @pytest.fixture(scope="module")
 def qa_study(tmp_path_factory):
-    from trusteq.runs import compare_and_log as run_compare
     from trusteq.pipeline.study import Study
+    from trusteq.runs import compare_and_log as run_compare
 
     root = tmp_path_factory.mktemp("qa-study")
     model_dir = tiny_bert_folder(root / "model", words=QA_WORDS)
@@ -123,11 +123,10 @@ def test_compare_again_runs_no_model(qa_study, monkeypatch):
 
 
 def test_bad_qa_settings_and_steps_fail_naming_the_field():
-    from trusteq.variants import build_variants
-
     from hydra.utils import instantiate
 
     from trusteq.pipeline.plan import Plan, StudyConfigError
+    from trusteq.variants import build_variants
 
     settings = compose(["task=extractive_qa"]).task
     with pytest.raises(StudyConfigError, match="task.doc_stride must be an integer >= 1"):

@@ -72,7 +72,9 @@ def test_readme_own_files_command_end_to_end(tmp_path, tiny_model_dir):
         with open(tmp_path / f"{split}.csv", "w", newline="") as handle:
             writer = csv.writer(handle)
             writer.writerow(["sentence", "label"])
-            writer.writerows(zip(texts, ["positive" if y else "negative" for y in labels]))
+            writer.writerows(
+                zip(texts, ["positive" if y else "negative" for y in labels], strict=True)
+            )
     run = _run(
         "trusteq-study",
         [

@@ -32,8 +32,8 @@ EXPLAIN = [
 def explained_study(tmp_path_factory, tiny_model_dir, tiny_data_files):
     import torch
 
-    from trusteq.runs import compare_and_log as run_compare
     from trusteq.pipeline.study import Study
+    from trusteq.runs import compare_and_log as run_compare
 
     threads = torch.get_num_threads()
     root = tmp_path_factory.mktemp("explain-study")
@@ -107,5 +107,7 @@ def test_analysis_naming_missing_producers_is_refused_before_any_training(explai
     cfg, _, _, _, root = explained_study
     bad = cfg.copy()
     bad.analyses.attribution.explainers = {"lime": ["lime", "lime_seed7"]}
-    with pytest.raises(StudyConfigError, match=r"analyses.attribution: reads producers \['lime_seed7'\]"):
+    with pytest.raises(
+        StudyConfigError, match=r"analyses.attribution: reads producers \['lime_seed7'\]"
+    ):
         Plan(bad)

@@ -62,8 +62,8 @@ def _sweep_overrides(root: Path, model_dir: Path, files: dict[str, Path]) -> lis
 
 @pytest.fixture(scope="module")
 def swept(tmp_path_factory, tiny_model_dir, tiny_data_files):
-    from trusteq.runs import compare_and_log as run_compare
     from trusteq.pipeline.study import Study
+    from trusteq.runs import compare_and_log as run_compare
 
     root = tmp_path_factory.mktemp("sweep")
     overrides = _sweep_overrides(root, tiny_model_dir, tiny_data_files)
@@ -164,8 +164,8 @@ def test_pretrained_checkpoint_configs_run_from_a_local_folder(
 
 @pytest.mark.slow
 def test_whole_compression_sweep_runs_under_debug_fast(tmp_path, tiny_model_dir, tiny_data_files):
-    from trusteq.runs import compare_and_log as run_compare
     from trusteq.pipeline.study import Study
+    from trusteq.runs import compare_and_log as run_compare
 
     cfg = compose(_sweep_overrides(tmp_path, tiny_model_dir, tiny_data_files))
     study = Study(cfg)

@@ -45,8 +45,8 @@ def write_fake_vader_cache(cache_dir: Path) -> Path:
 
 @pytest.fixture(scope="module")
 def ood_study(tmp_path_factory, tiny_model_dir):
-    from trusteq.runs import compare_and_log as run_compare
     from trusteq.pipeline.study import Study
+    from trusteq.runs import compare_and_log as run_compare
 
     root = tmp_path_factory.mktemp("ood-study")
     data_dir = write_fake_vader_cache(root / "data")

@@ -13,8 +13,8 @@ from trusteq.testing.tiny import compose, tiny_overrides
 
 @pytest.fixture(scope="module")
 def finished_study(tmp_path_factory, tiny_model_dir, tiny_data_files):
-    from trusteq.runs import compare_and_log as run_compare
     from trusteq.pipeline.study import Study
+    from trusteq.runs import compare_and_log as run_compare
 
     root = tmp_path_factory.mktemp("study")
     cfg = compose(tiny_overrides(root, tiny_model_dir, tiny_data_files))
@@ -90,7 +90,10 @@ def test_mlflow_store_holds_parent_children_and_artifacts(finished_study):
     assert {run.data.tags["trusteq.variant"] for run in children} == set(study.variants)
     int8 = next(run for run in children if run.data.tags["trusteq.variant"] == "int8")
     assert int8.data.metrics["accuracy"] == pytest.approx(result.unary["int8"]["accuracy"])
-    assert "error_jaccard.ci_low" in int8.data.metrics and "error_jaccard.vs_reference" in int8.data.metrics
+    assert (
+        "error_jaccard.ci_low" in int8.data.metrics
+        and "error_jaccard.vs_reference" in int8.data.metrics
+    )
     child_artifacts = {a.path for a in client.list_artifacts(int8.info.run_id)}
     assert {"reliability_equal_mass.png", "reliability_equal_width.png"} <= child_artifacts
     local = Path(
@@ -148,9 +151,8 @@ def test_force_recomputes_outputs(finished_study, monkeypatch):
 
 
 def test_compare_without_cache_names_the_missing_entry(tmp_path, tiny_model_dir, tiny_data_files):
-    from trusteq.runs import compare_and_log as run_compare
     from trusteq.outputs.store import CacheError
-    from trusteq.pipeline.study import Study
+    from trusteq.runs import compare_and_log as run_compare
 
     cfg = compose(tiny_overrides(tmp_path, tiny_model_dir, tiny_data_files) + ["logger=none"])
     # Nothing trained or cached in this root: compare must not train, it must say what to run.

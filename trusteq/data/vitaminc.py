@@ -7,8 +7,8 @@ Verification with Contrastive Evidence." NAACL 2021 (arXiv 2103.08541), as packa
 ``"<Wikipedia page title>: <evidence sentence>\nClaim: <claim>"`` and whose ``target_scores`` give
 one of ``True`` (the evidence supports the claim), ``False`` (refutes it) or ``Neither`` (not
 enough information). The sdist is fetched, sha256-checked and reduced to this one ``task.json`` by
-:func:`trusteq.data.bigbench_fetch.ensure_bigbench_tasks` (shared with Disfl-QA); nothing is imported
-from the package and nothing is committed.
+:func:`trusteq.data.bigbench_fetch.ensure_bigbench_tasks` (shared with Disfl-QA); nothing is
+imported from the package and nothing is committed.
 
 VitaminC is contrastive: the same claim recurs with revised evidence from the same page, and the
 same evidence with several claims. A split by example would put near-copies of a test pair in

@@ -37,9 +37,7 @@ _DEFAULT_CALLBACKS = {
 }
 
 
-def make_trainer(
-    runtime: Mapping[str, Any], force_cpu: bool = False, **run: Any
-) -> pl.Trainer:
+def make_trainer(runtime: Mapping[str, Any], force_cpu: bool = False, **run: Any) -> pl.Trainer:
     """The Lightning Trainer of the `trainer` config (`_target_`, as in lightning-hydra-template).
 
     Args:

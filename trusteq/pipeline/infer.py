@@ -21,12 +21,12 @@ from torch import nn
 
 from trusteq.compression.base import compression_stats
 from trusteq.models.latency import measure_latency
+from trusteq.outputs.provenance import git_sha, library_versions, machine
 from trusteq.outputs.store import CacheError
 from trusteq.pipeline.keys import OUTPUTS, PRODUCED
 from trusteq.pipeline.manifest import Manifest, StudyHeader, ids_digest, manifest_dir
 from trusteq.pipeline.models import Models
 from trusteq.pipeline.plan import study_digest
-from trusteq.outputs.provenance import git_sha, library_versions, machine
 from trusteq.pipeline.workspace import Workspace
 
 log = logging.getLogger(__name__)

@@ -46,9 +46,12 @@ class Producer(abc.ABC):
     split: str = "test"
 
     def consumes(self) -> list[Consumed]:
-        """Entries of other producers this one reads (e.g. attack transfer reads the reference's
-        adversarial texts). The infer stage makes them first and passes them to `produce` as
-        `inputs[producer name] = (arrays, meta)`; their keys enter this producer's key."""
+        """Entries of other producers this one reads.
+
+        E.g. attack transfer reads the reference's adversarial texts. The infer stage makes them
+        first and passes them to `produce` as `inputs[producer name] = (arrays, meta)`; their
+        keys enter this producer's key.
+        """
         return []
 
     def identity(self) -> dict[str, Any]:

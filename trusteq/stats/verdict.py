@@ -29,8 +29,9 @@ values, widened by ``k`` bootstrap standard errors of one seed-pair value (``se_
 median over the seed pairs; ``k`` defaults to ``z_{0.975} √2 ≈ 2.77``, the half-width of a 95%
 interval of the difference of two independent estimates of that size: what the data cannot
 resolve; with S = 2 the range is 0). With few seeds the observed range underestimates the
-seed-to-seed spread, and a seed replicate's own pair is one end of it, hence the sum. Settable per characteristic
-(``margins={"error_consistency": 0.05}``), always in the characteristic's own units.
+seed-to-seed spread, and a seed replicate's own pair is one end of it, hence the sum. Settable
+per characteristic (``margins={"error_consistency": 0.05}``), always in the characteristic's own
+units.
 
 **Outcomes** (each from its own test, Holm-corrected over the family of all tested
 (variant × characteristic) pairs at level α, default 0.05):

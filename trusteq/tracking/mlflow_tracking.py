@@ -164,9 +164,11 @@ def _init_store(uri: str) -> None:
 
 
 def artifact_location(cfg: DictConfig, uri: str) -> str | None:
-    """Where a new experiment stores artifacts: `mlruns/artifacts` for a local store; None (the
-    server's own `--artifacts-destination`) for an http tracking server, so every machine's
-    artifacts go through the server."""
+    """Where a new experiment stores artifacts.
+
+    `mlruns/artifacts` for a local store; None (the server's own `--artifacts-destination`) for
+    an http tracking server, so every machine's artifacts go through the server.
+    """
     if uri.startswith(("http://", "https://")):
         return None
     return (Path(cfg.paths.mlruns_dir).resolve() / "artifacts").as_uri()

@@ -128,9 +128,7 @@ def log_comparison(
         verdict_keys: dict[str, tuple[dict[str, float], dict[str, str]]] = {}
         if result.verdicts is not None:
             mlflow.log_params(study_params(result.verdicts.settings))
-            verdict_keys = variant_metrics_and_tags(
-                result.verdicts.table, result.verdicts.overall
-            )
+            verdict_keys = variant_metrics_and_tags(result.verdicts.table, result.verdicts.overall)
         if report is not None and Path(report).is_file():
             mlflow.log_artifact(str(report))
         for name, matrix in result.pairwise.items():

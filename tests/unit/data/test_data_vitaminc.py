@@ -11,9 +11,8 @@ import pytest
 from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
-from trusteq.data import DataConfigError, DataIntegrityError, fetch
+from trusteq.data import DataConfigError, DataIntegrityError, bigbench_fetch, fetch
 from trusteq.data.vitaminc import LABEL_NAMES, TASK, VitaminC, parse_task
-from trusteq.data import bigbench_fetch
 
 CONFIG = Path(__file__).parents[3] / "conf" / "dataset" / "vitaminc.yaml"
 N_PAGES = 60
