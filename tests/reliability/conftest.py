@@ -6,6 +6,8 @@ from pathlib import Path
 
 import pytest
 
+from trusteq.testing.tiny import local_overrides
+
 
 def study_overrides(root: Path, model_dir: Path, files: dict[str, Path], name: str = "rel"):
     """Overrides of a seconds-long study: two fine-tuned seeds and an int8 child, tiny BERT.
@@ -15,19 +17,7 @@ def study_overrides(root: Path, model_dir: Path, files: dict[str, Path], name: s
     """
     return [
         f"study.name={name}",
-        "debug=fast",
-        f"paths.root_dir={root}",
-        f"paths.cache_dir={root}/cache",
-        "model=local",
-        f"model.name_or_path={model_dir}",
-        "dataset=local_files",
-        f"dataset.files.train={files['train']}",
-        f"dataset.files.validation={files['validation']}",
-        f"dataset.files.test={files['test']}",
-        "dataset.columns.text_a=text",
-        "dataset.columns.label=label",
-        "dataset.label_names=[negative,positive]",
-        "dataset.subsample={train:null,validation:null,test:null,ood:null}",
+        *local_overrides(root, model_dir, files),
         "train.epochs=2",
         "train.learning_rate=1e-3",
         "+study.variants.reference.seed=42",

@@ -15,6 +15,9 @@ texts). Produces:
 - the noise floor: every value against the reference vs its seed replicate (``study.noise_floor``);
 - a figure of a few attacked sentences side by side across variants (changed words highlighted),
   because success rates overstate vulnerability when a swap flips the true sentiment.
+
+Over 400 lines: per-variant attack metrics, the V×V vulnerable-set and transfer matrices with their
+bootstrap, and the side-by-side figure read the same entries; one analysis, one module.
 """
 
 from __future__ import annotations

@@ -10,6 +10,10 @@ sample of queries, reported with every value computed from it
 Neighbour lists are found once per model at the largest K and reused for every smaller K
 (:meth:`KNNAgreement.prepare`, :func:`knn_agreement_curve`). On a ``faiss-gpu`` build with a
 visible GPU, flat and IVF indexes are moved to the GPU unless ``use_gpu: false``.
+
+Over 400 lines: exact, HNSW and IVF neighbour search (CPU and GPU) with their recall check are
+shared by kNN agreement, mutual kNN and deep-kNN OOD; the search lives beside the metric that
+defines its contract.
 """
 
 from __future__ import annotations

@@ -6,7 +6,6 @@ compare-time view of the arrays); nothing else: no dataset, checkpoint, backbone
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -122,6 +121,3 @@ class CacheView:
     def split_outputs(self, split: str) -> dict[str, dict[str, np.ndarray]]:
         """Every variant's view on `split`, in table order, row-aligned."""
         return {name: self.outputs(name, split) for name in self.variants}
-
-    def location(self) -> Path | None:
-        return self.manifest.folder

@@ -16,6 +16,9 @@ arrays the study caches per variant:
 The words themselves are in the records (``examples[i].words``) and are reproducible from the text
 with :func:`trusteq.explain.words.split_words`. Each finished example is written atomically to the
 producer's ``resume_dir``; a restarted job loads those and explains only the rest.
+
+Over 400 lines because the producer loop, its resume files and the shared explain context belong
+together; each explainer module stays small by building on them.
 """
 
 from __future__ import annotations
@@ -38,7 +41,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from trusteq.data import TextSplit, stratified_sample_indices
-from trusteq.explain.scoring import PerturbationScorer, explanation_device
+from trusteq.explain.scoring import PerturbationScorer, scorer_on_device
 from trusteq.explain.words import WORD_PATTERN, SegmentedInput
 from trusteq.producers import Producer
 
@@ -250,22 +253,14 @@ class AttributionProducer(Producer):
             )
             for i in indices
         ]
-        device = explanation_device(model, runtime)
-        home = next(iter(model.parameters()), torch.empty(0)).device
-        model.eval()
-        if device != home:
-            model.to(device)
-        scorer = PerturbationScorer(
-            model, tokenizer, self.max_length, self._batch_size, device, runtime.get("precision")
-        )
-        context = ExplainContext(model, tokenizer, scorer, device, self.resolve_mask(tokenizer))
-        skipped = self.skip_reason(model)
         started = time.perf_counter()
-        try:
+        with scorer_on_device(model, tokenizer, self.max_length, self._batch_size, runtime) as (
+            scorer,
+            device,
+        ):
+            context = ExplainContext(model, tokenizer, scorer, device, self.resolve_mask(tokenizer))
+            skipped = self.skip_reason(model)
             results = self._explain_all(data, indices, instances, context, skipped, resume_dir)
-        finally:
-            if device != home:
-                model.to(home)
         arrays = _assemble(results, instances, data, indices, len(label_names))
         seconds = time.perf_counter() - started
         records = {

@@ -40,6 +40,35 @@ def explanation_device(model: nn.Module, runtime: Mapping[str, Any]) -> torch.de
     return torch.device("cpu")
 
 
+@contextlib.contextmanager
+def scorer_on_device(
+    model: nn.Module, tokenizer: Any, max_length: int, batch_size: int, runtime: Mapping[str, Any]
+) -> Iterator[tuple[PerturbationScorer, torch.device]]:
+    """A :class:`PerturbationScorer` on the variant's device (`explanation_device`).
+
+    The model is put in eval mode and moved there for the block, and moved back afterwards
+    whatever happens (explainers and attacks share the study's in-memory model).
+
+    Yields:
+        ``(scorer, device)``.
+    """
+    device = explanation_device(model, runtime)
+    home = next(iter(model.parameters()), torch.empty(0)).device
+    model.eval()
+    if device != home:
+        model.to(device)
+    try:
+        yield (
+            PerturbationScorer(
+                model, tokenizer, max_length, batch_size, device, runtime.get("precision")
+            ),
+            device,
+        )
+    finally:
+        if device != home:
+            model.to(home)
+
+
 def autocast_dtype(device: torch.device, precision: str | None) -> torch.dtype | None:
     """The autocast dtype for `trainer.precision` on `device` (None: full float32).
 

@@ -15,6 +15,9 @@ result made from the old weights is recomputed.
 is wrong and the fix: a path that does not exist, an empty folder, a folder that is not a model
 (no `config.json`), no weights, no tokenizer files, a truncated or corrupt `model.safetensors`, and
 a hub id that is not in the local cache while offline.
+
+Over 400 lines: hub, local-folder and packaged backbones share identity (weights digest) and the
+folder checks that turn library tracebacks into one-line errors.
 """
 
 from __future__ import annotations

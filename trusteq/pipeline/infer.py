@@ -14,7 +14,6 @@ import shutil
 import time
 from typing import Any
 
-import numpy as np
 import torch
 from omegaconf import OmegaConf
 from torch import nn
@@ -22,30 +21,14 @@ from torch import nn
 from trusteq.compression.base import compression_stats
 from trusteq.models.latency import measure_latency
 from trusteq.outputs.provenance import git_sha, library_versions, machine
-from trusteq.outputs.store import CacheError
 from trusteq.pipeline.keys import OUTPUTS, PRODUCED
 from trusteq.pipeline.manifest import Manifest, StudyHeader, ids_digest, manifest_dir
 from trusteq.pipeline.models import Models
 from trusteq.pipeline.plan import study_digest
 from trusteq.pipeline.workspace import Workspace
+from trusteq.validation import check_finite_outputs
 
 log = logging.getLogger(__name__)
-
-
-def _check_finite(name: str, split: str, arrays: dict[str, np.ndarray]) -> None:
-    """NaN or infinite outputs are refused at infer time, naming the variant.
-
-    Raises:
-        CacheError: some float array holds non-finite values.
-    """
-    for key, values in arrays.items():
-        if np.issubdtype(values.dtype, np.floating) and not np.isfinite(values).all():
-            bad = int((~np.isfinite(values)).any(axis=tuple(range(1, values.ndim))).sum())
-            raise CacheError(
-                f"variant {name!r} on split {split!r}: {bad} example(s) have non-finite "
-                f"{key!r} (NaN or inf); nothing was cached. The model's weights or its "
-                "compression produced invalid values: check its compression steps and training."
-            )
 
 
 def ensure_outputs(
@@ -75,7 +58,7 @@ def ensure_outputs(
         force_cpu=plan.needs_cpu(name),
         embedding_layer=int(ws.cfg.infer.embedding_layer),
     )
-    _check_finite(name, split, arrays)
+    check_finite_outputs(arrays, name, split)  # NaN outputs are refused, naming the variant
     meta = {
         "variant": name,
         "study": plan.name,

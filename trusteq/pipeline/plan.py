@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
-from functools import cached_property
 from typing import Any
 
 from hydra.utils import instantiate
@@ -122,11 +121,6 @@ class Plan:
         return [str(name) for name in declared]
 
     # ------------------------------------------------------------------ checks
-    @cached_property
-    def characteristics(self) -> list[Any]:
-        """Every entry of `characteristics` instantiated (a family stays one item)."""
-        return [instantiate(spec) for spec in (self.cfg.get("characteristics") or {}).values()]
-
     def _check_kinds(self) -> None:
         kinds = self.task.output_kinds
         where = f"task={self.task.name}"

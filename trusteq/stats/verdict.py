@@ -58,6 +58,10 @@ The overall verdict of a variant is ``trust-equivalent`` when every characterist
 Entry points: :func:`seed_verdicts` (bootstrap from cached outputs, the normal path),
 :func:`matrix_gap_tests` (fallback for analyses that give only V×V matrices with intervals: OOD
 flags, attributions), :func:`gap_tests` + :func:`decide` to pool both into one Holm family.
+
+One module by design: the floor, the gap bootstrap, the margin rule, the tests and the decision
+share the paired resample counts and the row schema of the verdict table; split, each part would
+need the others' private shapes.
 """
 
 from __future__ import annotations

@@ -97,16 +97,13 @@ def compose(overrides: list[str]) -> Any:
         return hydra_compose("study", overrides=overrides)
 
 
-def tiny_overrides(
-    root: Path, model_dir: Path, files: dict[str, Path], explain: bool = False
-) -> list[str]:
-    """Overrides that turn the quick-start into a seconds-long study on a tiny BERT.
+def local_overrides(root: Path, model_dir: Path, files: dict[str, Path]) -> list[str]:
+    """The tiny BERT in `model_dir` on the csv files of `write_sentiment_csvs`, cache under `root`.
 
-    The OOD analysis is dropped (local files have no `ood_*` splits); so are the explainers and
-    the attribution analysis unless `explain` (they would dominate a seconds-long test).
+    The part of every tiny study's command line that is not its lineup (`debug=fast`, paths,
+    `model=local`, `dataset=local_files` and its columns, no subsampling).
     """
     return [
-        "experiment=quickstart",
         "debug=fast",
         f"paths.root_dir={root}",
         f"paths.cache_dir={root}/cache",
@@ -120,6 +117,20 @@ def tiny_overrides(
         "dataset.columns.label=label",
         "dataset.label_names=[negative,positive]",
         "dataset.subsample={train:null,validation:null,test:null,ood:null}",
+    ]
+
+
+def tiny_overrides(
+    root: Path, model_dir: Path, files: dict[str, Path], explain: bool = False
+) -> list[str]:
+    """Overrides that turn the quick-start into a seconds-long study on a tiny BERT.
+
+    The OOD analysis is dropped (local files have no `ood_*` splits); so are the explainers and
+    the attribution analysis unless `explain` (they would dominate a seconds-long test).
+    """
+    return [
+        "experiment=quickstart",
+        *local_overrides(root, model_dir, files),
         "study.variants.layers3.compression.drop.num_layers=1",
         # two seeds are enough for the tiny studies (the quick-start's third costs test time)
         "++study.variants.reference_seed44=null",

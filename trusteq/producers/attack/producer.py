@@ -21,6 +21,9 @@ the side-by-side figure shows). Each finished example is written atomically to `
 
 :class:`AttackTransferProducer` runs a variant on another variant's adversarial texts (it
 consumes that variant's attack entry): does A's successful attack also fool B?
+
+Over 400 lines: the attack producer and the transfer producer share the subset selection, the held-
+out checks and the per-example resume records; kept together so both read the same arrays.
 """
 
 from __future__ import annotations
@@ -33,13 +36,12 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 from torch import nn
 from tqdm.auto import tqdm
 
 from trusteq.data import TextSplit, stratified_sample_indices
 from trusteq.explain.base import _load_result, _save_result, example_seed, is_held_out
-from trusteq.explain.scoring import PerturbationScorer, explanation_device
+from trusteq.explain.scoring import PerturbationScorer, scorer_on_device
 from trusteq.producers.attack.recipes import AttackConfigError, Recipe, seed_everything
 from trusteq.producers.base import Consumed, Producer
 from trusteq.tasks.base import CLASS_DISTRIBUTION, TEXT_INPUTS
@@ -197,16 +199,11 @@ class AttackProducer(Producer):
         resume_dir = Path(resume_dir)
         resume_dir.mkdir(parents=True, exist_ok=True)
         indices = self.select(data)
-        device = explanation_device(model, runtime)
-        home = next(iter(model.parameters()), torch.empty(0)).device
-        model.eval()
-        if device != home:
-            model.to(device)
-        scorer = PerturbationScorer(
-            model, tokenizer, self.max_length, self._batch_size, device, runtime.get("precision")
-        )
         started = time.perf_counter()
-        try:
+        with scorer_on_device(model, tokenizer, self.max_length, self._batch_size, runtime) as (
+            scorer,
+            device,
+        ):
             clean = scorer([_segments(data, int(i)) for i in indices])
             correct = clean.argmax(axis=1) == data.labels[indices]
             if not correct.any():
@@ -219,9 +216,6 @@ class AttackProducer(Producer):
             results = self._attack_all(
                 data, indices, clean, correct, scorer, model, tokenizer, resume_dir
             )
-        finally:
-            if device != home:
-                model.to(home)
         seconds = time.perf_counter() - started
         arrays = _assemble(results, data, indices, len(label_names))
         status = arrays["status"]
@@ -510,16 +504,11 @@ class AttackTransferProducer(Producer):
                 f"{where}: the source entry's examples are not rows of split {data.name!r} "
                 "(different split or data); give both producers the same split."
             )
-        device = explanation_device(model, runtime)
-        home = next(iter(model.parameters()), torch.empty(0)).device
-        model.eval()
-        if device != home:
-            model.to(device)
-        scorer = PerturbationScorer(
-            model, tokenizer, self.max_length, self._batch_size, device, runtime.get("precision")
-        )
         started = time.perf_counter()
-        try:
+        with scorer_on_device(model, tokenizer, self.max_length, self._batch_size, runtime) as (
+            scorer,
+            device,
+        ):
             clean = scorer([_segments(data, int(i)) for i in index])
             source_status = np.asarray(source["status"], dtype=np.int64)
             broken = np.flatnonzero(source_status == SUCCESS)
@@ -530,9 +519,6 @@ class AttackTransferProducer(Producer):
                 adversarial[broken] = scorer(
                     [(texts_a[k],) if texts_b is None else (texts_a[k], texts_b[k]) for k in broken]
                 )
-        finally:
-            if device != home:
-                model.to(home)
         labels = data.labels[index].astype(np.int64)
         adversarial_label = np.where(source_status == SUCCESS, adversarial.argmax(axis=1), -1)
         status = np.where(
