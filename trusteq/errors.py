@@ -14,6 +14,15 @@ function's exceptions before Hydra prints them):
   the config the traceback is printed too. Any other exception is a bug and propagates (Hydra
   prints it, exit 1).
 
+A signal that arrives while the main thread is inside a database call (a `sqlalchemy`, `sqlite3`
+or `mlflow.store` frame on the stack: an MLflow write half-way through its transaction) is not
+raised there: an exception thrown into the middle of a sqlite commit leaves that connection holding
+the write lock, and the cleanup that follows (`end_run`, ending the runs KILLED) then waits on it
+for MLflow's 20 s busy timeout and fails with "database is locked", masking the signal (exit 1 and
+a RUNNING run). The signal is re-sent to the process every 50 ms until the call has returned. And
+should cleanup still fail during a termination, the exit code stays the signal's
+(`signal_in_chain`).
+
 Why `BaseException` subclasses and not `KeyboardInterrupt`: Lightning's `Trainer.fit` catches
 `KeyboardInterrupt` and calls `sys.exit(1)` (and its SIGTERM handling raises a `SystemExit` with
 status 0, which is how a SIGTERM'd training used to "succeed"); other `BaseException`s it re-raises
@@ -64,12 +73,57 @@ def is_trusteq_error(error: BaseException) -> bool:
     )
 
 
+#: Module prefixes of database code that must not be interrupted half-way (see the module doc).
+DATABASE_MODULES = ("sqlalchemy", "sqlite3", "mlflow.store")
+RESEND_AFTER_S = 0.05
+
+
+def in_database_call(frame: Any) -> bool:
+    """Whether `frame` or any caller of it runs code of a `DATABASE_MODULES` module."""
+    while frame is not None:
+        name = frame.f_globals.get("__name__", "") or ""
+        if name.startswith(DATABASE_MODULES):
+            return True
+        frame = frame.f_back
+    return False
+
+
+def _resend_later(signum: int) -> None:
+    import threading
+
+    timer = threading.Timer(RESEND_AFTER_S, os.kill, (os.getpid(), signum))
+    timer.daemon = True
+    timer.start()
+
+
 def _raise_terminated(signum: int, frame: Any) -> None:
+    if in_database_call(frame):
+        _resend_later(signum)
+        return
     raise Terminated(f"signal {signum}")
 
 
 def _raise_interrupted(signum: int, frame: Any) -> None:
+    if in_database_call(frame):
+        _resend_later(signum)
+        return
     raise Interrupted(f"signal {signum}")
+
+
+def signal_in_chain(error: BaseException) -> type[BaseException] | None:
+    """`Terminated` or `Interrupted` if `error` was raised while handling one, else None.
+
+    Cleanup code that fails during a termination (an exception whose `__context__` chain holds
+    the `Terminated`) must not turn exit 143 into a crash.
+    """
+    seen: set[int] = set()
+    current: BaseException | None = error
+    while current is not None and id(current) not in seen:
+        if isinstance(current, (Terminated, Interrupted)):
+            return type(current)
+        seen.add(id(current))
+        current = current.__cause__ or current.__context__
+    return None
 
 
 @contextlib.contextmanager
@@ -160,6 +214,21 @@ def handled_exit(cfg: Any = None) -> Iterator[None]:
             raise SystemExit(EXIT_TERMINATED) from None
         raise
     except Exception as error:
+        masked = signal_in_chain(error)
+        if masked is not None:
+            log.warning("cleanup failed during %s: %s", masked.__name__, _one_line(error))
+            _end_mlflow_runs("KILLED")
+            code, what = (
+                (EXIT_TERMINATED, "terminated (SIGTERM)")
+                if masked is Terminated
+                else (EXIT_INTERRUPTED, "interrupted (Ctrl-C)")
+            )
+            print(
+                f"{what}: finished cache entries are kept; rerun the same command to resume",
+                file=sys.stderr,
+                flush=True,
+            )
+            raise SystemExit(code) from None
         if not is_trusteq_error(error):
             raise
         _end_mlflow_runs("FAILED")

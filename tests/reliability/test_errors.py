@@ -11,6 +11,7 @@ import signal
 import subprocess
 import sys
 import textwrap
+import time
 
 import pytest
 
@@ -172,3 +173,138 @@ def test_sigterm_ends_the_open_mlflow_run_as_killed(tmp_path):
     experiment = client.get_experiment_by_name("t")
     runs = client.search_runs([experiment.experiment_id])
     assert [run.info.status for run in runs] == ["KILLED"]
+
+
+DEFERRED_SCRIPT = textwrap.dedent(
+    """
+    import sys
+    import time
+    from trusteq.errors import cli_entry
+
+    # A function whose module is `sqlalchemy.*`: stands for an MLflow write mid-transaction.
+    namespace = {"__name__": "sqlalchemy.engine.stand_in", "sys": sys}
+    exec(
+        "def commit():\\n"
+        "    print('ready', flush=True)\\n"
+        "    sys.stdin.readline()\\n"
+        "    print('commit done', flush=True)\\n",
+        namespace,
+    )
+
+    @cli_entry
+    def main(cfg=None):
+        try:
+            namespace["commit"]()
+            time.sleep(30)  # the re-sent signal lands here, after the commit
+            print("not interrupted", flush=True)
+        finally:
+            print("cleanup ran", flush=True)
+
+    main()
+    """
+)
+
+
+def test_a_signal_inside_a_database_call_waits_for_it_to_return():
+    """CI trial: SIGTERM landing inside an MLflow sqlite commit kept the write lock; cleanup then
+    failed with "database is locked" and the command exited 1 with its run RUNNING."""
+    process = subprocess.Popen(
+        [sys.executable, "-c", DEFERRED_SCRIPT],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert process.stdout.readline().strip() == "ready"
+    process.send_signal(signal.SIGTERM)
+    # The handler has run (and deferred) long before this line reaches the commit.
+    process.stdin.write("\n")
+    process.stdin.flush()
+    out, err = process.communicate(timeout=60)
+    assert process.returncode == 143, err
+    assert out.splitlines() == ["commit done", "cleanup ran"]
+    assert err.strip().startswith("terminated (SIGTERM)")
+
+
+MASKED_SCRIPT = textwrap.dedent(
+    """
+    import sys
+    from trusteq.errors import cli_entry
+
+    @cli_entry
+    def main(cfg=None):
+        try:
+            print("ready", flush=True)
+            sys.stdin.readline()
+        finally:
+            raise RuntimeError("database is locked")  # cleanup that fails during the signal
+
+    main()
+    """
+)
+
+
+@pytest.mark.parametrize(("signum", "code"), [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
+def test_cleanup_failing_during_a_signal_keeps_the_signal_exit_code(signum, code):
+    process = subprocess.Popen(
+        [sys.executable, "-c", MASKED_SCRIPT],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert process.stdout.readline().strip() == "ready"
+    process.send_signal(signum)
+    _, err = process.communicate(timeout=60)
+    assert process.returncode == code, err
+    assert "Traceback" not in err
+    assert "database is locked" in err  # the cleanup failure is reported, not hidden
+
+
+HAMMER_SCRIPT = textwrap.dedent(
+    """
+    import sys
+    from omegaconf import OmegaConf
+    from trusteq.errors import cli_entry
+    from trusteq.tracking.mlflow_tracking import ensure_experiment, _mlflow
+
+    cfg = OmegaConf.create({{"paths": {{"mlruns_dir": {mlruns!r}}},
+                             "logger": {{"experiment_name": "t", "enabled": True}}}})
+
+    @cli_entry
+    def main(cfg=None):
+        mlflow = _mlflow()
+        with mlflow.start_run(experiment_id=ensure_experiment(cfg), run_name="parent"):
+            print("ready", flush=True)
+            step = 0
+            while True:  # nearly all time is spent inside sqlite writes
+                mlflow.log_metric("m", step, step=step)
+                mlflow.set_tag("t", str(step))
+                step += 1
+
+    main(cfg)
+    """
+)
+
+
+@pytest.mark.slow
+def test_sigterm_while_mlflow_writes_nonstop_exits_143_with_no_run_left_running(tmp_path):
+    """SIGTERM at arbitrary points of a stream of sqlite writes: always 143, always KILLED."""
+    from mlflow.tracking import MlflowClient
+
+    mlruns = tmp_path / "mlruns"
+    for delay in (0.0, 0.13, 0.37, 0.71, 1.1):
+        process = subprocess.Popen(
+            [sys.executable, "-c", HAMMER_SCRIPT.format(mlruns=str(mlruns))],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        assert process.stdout.readline().strip() == "ready"
+        time.sleep(delay)  # where in the write stream the signal lands, not a timing assertion
+        process.send_signal(signal.SIGTERM)
+        _, err = process.communicate(timeout=120)
+        assert process.returncode == 143, err[-3000:]
+    client = MlflowClient(tracking_uri=f"sqlite:///{mlruns}/mlflow.db")
+    runs = client.search_runs([client.get_experiment_by_name("t").experiment_id])
+    assert len(runs) == 5 and {run.info.status for run in runs} <= {"FAILED", "KILLED"}
