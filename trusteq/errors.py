@@ -18,10 +18,10 @@ A signal that arrives while the main thread is inside a database call (a `sqlalc
 or `mlflow.store` frame on the stack: an MLflow write half-way through its transaction) is not
 raised there: an exception thrown into the middle of a sqlite commit leaves that connection holding
 the write lock, and the cleanup that follows (`end_run`, ending the runs KILLED) then waits on it
-for MLflow's 20 s busy timeout and fails with "database is locked", masking the signal (exit 1 and
-a RUNNING run). The signal is re-sent to the process every 50 ms until the call has returned. And
-should cleanup still fail during a termination, the exit code stays the signal's
-(`signal_in_chain`).
+for MLflow's 20 s busy timeout and fails with "database is locked", masking the signal (exit 1
+and a RUNNING run). The signal is re-sent to the process every 50 ms until the call has returned,
+for at most `DEFER_AT_MOST_S` (a hung tracking server is interrupted anyway). Should cleanup still
+fail during a termination, the exit code stays the signal's (`signal_in_chain`).
 
 Why `BaseException` subclasses and not `KeyboardInterrupt`: Lightning's `Trainer.fit` catches
 `KeyboardInterrupt` and calls `sys.exit(1)` (and its SIGTERM handling raises a `SystemExit` with
@@ -76,6 +76,10 @@ def is_trusteq_error(error: BaseException) -> bool:
 #: Module prefixes of database code that must not be interrupted half-way (see the module doc).
 DATABASE_MODULES = ("sqlalchemy", "sqlite3", "mlflow.store")
 RESEND_AFTER_S = 0.05
+#: A database call still running this long after the signal (a hung tracking server) is
+#: interrupted anyway: the signal is never deferred for longer.
+DEFER_AT_MOST_S = 10.0
+_deferred_since: dict[int, float] = {}
 
 
 def in_database_call(frame: Any) -> bool:
@@ -88,6 +92,21 @@ def in_database_call(frame: Any) -> bool:
     return False
 
 
+def _defer(signum: int, frame: Any) -> bool:
+    """Whether to defer `signum` now (re-sending it later); see `DEFER_AT_MOST_S`."""
+    import time
+
+    if not in_database_call(frame):
+        _deferred_since.pop(signum, None)
+        return False
+    first = _deferred_since.setdefault(signum, time.monotonic())
+    if time.monotonic() - first > DEFER_AT_MOST_S:
+        _deferred_since.pop(signum, None)
+        return False
+    _resend_later(signum)
+    return True
+
+
 def _resend_later(signum: int) -> None:
     import threading
 
@@ -97,15 +116,13 @@ def _resend_later(signum: int) -> None:
 
 
 def _raise_terminated(signum: int, frame: Any) -> None:
-    if in_database_call(frame):
-        _resend_later(signum)
+    if _defer(signum, frame):
         return
     raise Terminated(f"signal {signum}")
 
 
 def _raise_interrupted(signum: int, frame: Any) -> None:
-    if in_database_call(frame):
-        _resend_later(signum)
+    if _defer(signum, frame):
         return
     raise Interrupted(f"signal {signum}")
 

@@ -308,3 +308,39 @@ def test_sigterm_while_mlflow_writes_nonstop_exits_143_with_no_run_left_running(
     client = MlflowClient(tracking_uri=f"sqlite:///{mlruns}/mlflow.db")
     runs = client.search_runs([client.get_experiment_by_name("t").experiment_id])
     assert len(runs) == 5 and {run.info.status for run in runs} <= {"FAILED", "KILLED"}
+
+
+HUNG_SCRIPT = textwrap.dedent(
+    """
+    import sys
+    import time
+    import trusteq.errors
+    from trusteq.errors import cli_entry
+
+    trusteq.errors.DEFER_AT_MOST_S = 0.5
+    namespace = {"__name__": "mlflow.store.stand_in", "time": time}
+    exec("def hung_request():\\n    time.sleep(60)\\n", namespace)
+
+    @cli_entry
+    def main(cfg=None):
+        print("ready", flush=True)
+        namespace["hung_request"]()
+        print("returned", flush=True)
+
+    main()
+    """
+)
+
+
+def test_a_hung_database_call_is_interrupted_after_the_deferral_limit():
+    process = subprocess.Popen(
+        [sys.executable, "-c", HUNG_SCRIPT],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert process.stdout.readline().strip() == "ready"
+    process.send_signal(signal.SIGINT)
+    out, err = process.communicate(timeout=30)  # far below the 60 s the call would take
+    assert process.returncode == 130, err
+    assert "returned" not in out
