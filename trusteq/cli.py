@@ -119,10 +119,14 @@ def _print_summary(cfg: DictConfig, result, seconds: float, out_dir: Path) -> No
     if result.parent_run_id:
         from trusteq.tracking.mlflow_tracking import ensure_experiment
 
-        runs_table = f"http://127.0.0.1:5000/#/experiments/{ensure_experiment(cfg)}/runs"
+        # `workflowType=machine_learning`: MLflow 3's UI otherwise opens its GenAI view.
+        runs_table = (
+            f"http://127.0.0.1:5000/#/experiments/{ensure_experiment(cfg)}/runs"
+            "?workflowType=machine_learning"
+        )
         console.print(
             f"MLflow parent run: {result.parent_run_id}\nOpen the UI: {ui_command(cfg)}\n"
-            f"then the runs table (verdict tag per variant): {runs_table}"
+            f"then the runs table (the verdict is in each variant's run name): {runs_table}"
         )
 
 

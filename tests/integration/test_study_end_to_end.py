@@ -111,6 +111,48 @@ def test_mlflow_store_holds_parent_children_and_artifacts(finished_study):
     assert {"summary.csv", "summary.md", "knn_agreement_vs_k.png"} <= parent_artifacts
 
 
+def test_training_runs_are_nested_under_the_study_run(finished_study):
+    """The runs table shows one expandable row per study: its training runs are inside it."""
+    from mlflow.tracking import MlflowClient
+
+    cfg, study, _, result, root = finished_study
+    client = MlflowClient(tracking_uri=f"sqlite:///{root}/mlruns/mlflow.db")
+    experiment = client.get_experiment_by_name("trusteq")
+    training = client.search_runs(
+        [experiment.experiment_id], filter_string="tags.`trusteq.stage` = 'train'"
+    )
+    trained = {name for name in study.variants if study.plan.variants[name].finetune}
+    assert {run.data.tags["trusteq.variant"] for run in training} == trained
+    assert {run.data.tags.get("mlflow.parentRunId") for run in training} == {
+        result.parent_run_id
+    }
+
+
+def test_child_run_names_carry_the_verdict(finished_study):
+    from mlflow.tracking import MlflowClient
+
+    cfg, study, _, result, root = finished_study
+    client = MlflowClient(tracking_uri=f"sqlite:///{root}/mlruns/mlflow.db")
+    experiment = client.get_experiment_by_name("trusteq")
+    children = client.search_runs(
+        [experiment.experiment_id],
+        filter_string=f"tags.mlflow.parentRunId = '{result.parent_run_id}'",
+    )
+    children = [run for run in children if run.data.tags.get("trusteq.stage") != "train"]
+    overall = result.verdicts.overall.set_index("variant")
+    judged = 0
+    for run in children:
+        variant = run.data.tags["trusteq.variant"]
+        assert run.info.run_name.startswith(f"quickstart/{variant}")
+        if variant in overall.index:
+            judged += 1
+            verdict = overall.loc[variant, "verdict"]
+            word = "diverges" if verdict.startswith("diverges") else verdict
+            assert f"· {word}" in run.info.run_name
+            assert run.data.tags["verdict"] == verdict
+    assert judged == len(overall)
+
+
 def test_second_run_reuses_cache_and_compare_runs_no_model(finished_study, monkeypatch):
     import trusteq.models.lightning_runs as runs_module
     from trusteq.pipeline.study import Study

@@ -153,6 +153,35 @@ def variant_metrics_and_tags(
     return runs
 
 
+def run_name(
+    study: str, variant: str, verdict: tuple[Mapping[str, float], Mapping[str, str]]
+) -> str:
+    """A child run's name: ``<study>/<variant>``, then its verdict, readable in the runs table.
+
+    The MLflow runs table shows run names by default but tags only once a user adds the column,
+    so the name carries the answer: ``quickstart/pruned50 · diverges 11/15``,
+    ``quickstart/int8 · inconclusive (9/15 undecided)``, ``quickstart/seed43 · trust-equivalent``.
+    Without a verdict (the reference itself, or verdicts off) it is ``<study>/<variant>``.
+
+    Examples:
+        >>> run_name("qs", "int8", ({"verdict.n_diverges": 2.0, "verdict.n_characteristics": 15.0},
+        ...                         {"verdict": "diverges: cka_linear, error_jaccard"}))
+        'qs/int8 · diverges 2/15'
+    """
+    metrics, tags = verdict
+    base = f"{study}/{variant}"
+    word = tags.get(VERDICT_TAG)
+    if not word:
+        return base
+    total = int(metrics.get(f"{VERDICT_TAG}.n_characteristics", 0))
+    if word.startswith("diverges"):
+        return f"{base} · diverges {int(metrics.get(f'{VERDICT_TAG}.n_diverges', 0))}/{total}"
+    if word == "inconclusive":
+        undecided = int(metrics.get(f"{VERDICT_TAG}.n_inconclusive", 0))
+        return f"{base} · inconclusive ({undecided}/{total} undecided)"
+    return f"{base} · {word}"
+
+
 def study_params(settings: Mapping[str, Any]) -> dict[str, str]:
     """Params of the parent run from :attr:`VerdictResult.settings` (``verdict.<name>``)."""
     params = {}

@@ -217,7 +217,47 @@ def log_comparison(
                 tags,
                 verdict_keys.get(name, ({}, {})),
             )
+        nest_training_runs(
+            experiment_id,
+            parent.info.run_id,
+            study.name,
+            {str(result.meta[name].get("model_key", "")) for name in study.variants},
+        )
         return parent.info.run_id
+
+
+def nest_training_runs(
+    experiment_id: str, parent_id: str, study: str, checkpoint_keys: set[str]
+) -> list[str]:
+    """Put the study's training runs under its parent run (tag `mlflow.parentRunId`).
+
+    Training runs are made before the comparison's parent run exists (by `trusteq-train` or the
+    study's train stage, possibly on other machines); here each run tagged
+    `trusteq.stage=train`, `trusteq.study=<study>` whose `trusteq.cache_key` is the checkpoint of
+    one of the compared variants (every attempt, killed ones included) is nested under the
+    parent, so the runs table shows one expandable row per study. Runs already nested under
+    another comparison of the same checkpoint move to this one (the latest). Returns their ids.
+    A tracking error is logged as a warning: the comparison itself is already recorded.
+    """
+    from mlflow.exceptions import MlflowException
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient()
+    try:
+        runs = client.search_runs(
+            [experiment_id],
+            filter_string=f"tags.`trusteq.stage` = 'train' and tags.`trusteq.study` = '{study}'",
+            max_results=5000,
+        )
+        nested = []
+        for run in runs:
+            if run.data.tags.get("trusteq.cache_key") in checkpoint_keys:
+                client.set_tag(run.info.run_id, "mlflow.parentRunId", parent_id)
+                nested.append(run.info.run_id)
+        return nested
+    except MlflowException as error:
+        log.warning("training runs of %s not nested under %s: %s", study, parent_id, error)
+        return []
 
 
 def _log_variant(
@@ -233,9 +273,11 @@ def _log_variant(
     study = result.header
     meta = result.meta[name]
     stats = meta["compression_stats"]
+    from trusteq.tracking.keys import run_name
+
     with mlflow.start_run(
         experiment_id=experiment_id,
-        run_name=f"{study.name}/{name}",
+        run_name=run_name(study.name, name, verdict),
         nested=True,
         parent_run_id=parent_id,
         tags={**tags, "trusteq.variant": name, "trusteq.seed": str(meta.get("seed"))},
