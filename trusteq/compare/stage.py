@@ -9,6 +9,7 @@ result files are the caller's (`trusteq.cli`), so compare imports nothing below 
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 from pathlib import Path
@@ -243,8 +244,10 @@ def _verdicts(
     from trusteq.stats import seed_verdicts
 
     wanted = list(settings.get("analysis_matrices") or [])
+    # Tested under the matrix's key (e.g. `attack_vulnerable_kappa`, not its characteristic's
+    # bare `vulnerable_kappa`), the name it has in the summary, the report and MLflow.
     matrices = [
-        matrix
+        dataclasses.replace(matrix, name=key)
         for name, result in analyses.items()
         for key, matrix in result.matrices.items()
         if key in wanted and all(v in matrix.variants for v in seeds)

@@ -49,3 +49,8 @@ def test_attack_entries_and_analysis_in_a_tiny_study(tmp_path, tiny_model_dir, t
     assert "attack_attack_transfer_rate" in attack.matrices
     assert set(attack.variant_metrics) == set(study.variants)
     assert "attack_success" in result.summary.columns
+    # Attacks take part in the verdict (issue 12): the chance-corrected vulnerable-set kappa is
+    # tested against the seed population like every characteristic.
+    tested = set(result.verdicts.table["characteristic"])
+    assert "attack_vulnerable_kappa" in tested, sorted(tested)
+    assert {"error_consistency", "cka_linear"} <= tested
