@@ -4,8 +4,8 @@ The same classifier is attacked on the same correctly classified held-out movie 
 same attack (recipe ``wordnet_constrained`` by default, or ``pwws`` / ``deepwordbug``):
 
 - trusteq: :class:`~trusteq.producers.attack.AttackProducer` (the goal function hands all of a
-  step's candidates to :class:`~trusteq.explain.scoring.PerturbationScorer`: dynamic padding,
-  length-sorted batches of ``--batch-size``, inference mode, memoised);
+  step's candidates to :class:`~trusteq.producers.explain.scoring.PerturbationScorer`: dynamic
+  padding, length-sorted batches of ``--batch-size``, inference mode, memoised);
 - TextAttack: ``textattack.Attacker(attack, dataset).attack_dataset()`` with the stock
   ``HuggingFaceModelWrapper`` and the goal function's default ``model_batch_size`` 32, once with
   the tokenizer as shipped (``model_max_length`` 512: every query padded to 512 tokens) and once
@@ -38,7 +38,6 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 from trusteq.data import TextSplit  # noqa: E402
-from trusteq.explain.scoring import PerturbationScorer  # noqa: E402
 from trusteq.producers.attack import (  # noqa: E402
     PWWS,
     SUCCESS,
@@ -47,6 +46,7 @@ from trusteq.producers.attack import (  # noqa: E402
     WordNetConstrained,
 )
 from trusteq.producers.attack.environment import import_textattack, offline_nltk  # noqa: E402
+from trusteq.producers.explain.scoring import PerturbationScorer  # noqa: E402
 
 RECIPES = {"wordnet_constrained": WordNetConstrained, "pwws": PWWS, "deepwordbug": DeepWordBug}
 

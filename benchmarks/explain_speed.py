@@ -40,11 +40,11 @@ sys.path.insert(0, str(REPO))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
+from trusteq.characteristics.attribution_agreement import top_k_words  # noqa: E402
 from trusteq.data import TextSplit, stratified_sample_indices  # noqa: E402
-from trusteq.explain import LimeAttribution, ShapAttribution  # noqa: E402
-from trusteq.explain.agreement import top_k_words  # noqa: E402
-from trusteq.explain.base import example_seed  # noqa: E402
-from trusteq.explain.words import (  # noqa: E402
+from trusteq.producers.explain import LimeAttribution, ShapAttribution  # noqa: E402
+from trusteq.producers.explain.base import example_seed  # noqa: E402
+from trusteq.producers.explain.words import (  # noqa: E402
     SegmentedInput,
     aggregate_to_words,
     split_words,
@@ -207,7 +207,7 @@ def run_naive_shap(model, tokenizer, data, max_evals, max_length) -> dict:
 
 def word_masks(tokenizer, instance: SegmentedInput, mask: str):
     """trusteq's replacement of each hidden word (`ExplainContext.word_masks`)."""
-    from trusteq.explain.base import ExplainContext
+    from trusteq.producers.explain.base import ExplainContext
 
     token = "" if mask == "remove" else tokenizer.mask_token
     return ExplainContext(None, tokenizer, None, None, token).word_masks(instance)
@@ -217,7 +217,7 @@ def run_naive_shap_words(model, tokenizer, data, max_evals, max_length, mask) ->
     """shap.Explainer with trusteq's word masker but one text per forward pass (same algorithm)."""
     import shap
 
-    from trusteq.explain.shap_explainer import WordMasker
+    from trusteq.producers.explain.shap_explainer import WordMasker
 
     requests, values = 0, []
     started = time.perf_counter()

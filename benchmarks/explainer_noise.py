@@ -44,8 +44,8 @@ sys.path.insert(0, str(REPO))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
-from trusteq.explain import LimeAttribution, ShapAttribution  # noqa: E402
-from trusteq.explain.agreement import top_k_words  # noqa: E402
+from trusteq.characteristics.attribution_agreement import top_k_words  # noqa: E402
+from trusteq.producers.explain import LimeAttribution, ShapAttribution  # noqa: E402
 
 sys.path.insert(0, str(REPO / "benchmarks"))
 from explain_speed import load_sentences  # noqa: E402

@@ -3,9 +3,9 @@
 Fine-tunes all-MiniLM-L6-v2 (packaged) on a small subsample of real data with a plain PyTorch loop,
 builds the variants (reference, its seed replicate = noise floor, dynamic int8 of the reference,
 bottom-3-layers fine-tuned), attacks every variant on the same test rows, replays the reference's
-adversarial texts on every variant (transfer) and runs :class:`trusteq.analyses.attack.AttackAnalysis`
-on the results. Checkpoints and per-example attack results are cached under ``--work``, so a rerun
-(or a killed run) continues where it stopped.
+adversarial texts on every variant (transfer) and runs
+:class:`trusteq.analyses.attack.AttackAnalysis` on the results. Checkpoints and per-example attack
+results are cached under ``--work``, so a rerun (or a killed run) continues where it stopped.
 
     OMP_NUM_THREADS=1 nice .venv/bin/python experiments/adversarial/run_direct.py \
         --dataset vader --n-train 1000 --epochs 2 --n-attack 40 --out experiments/adversarial/results/vader
@@ -104,7 +104,7 @@ def fine_tune(
 
 
 def test_accuracy(model, tokenizer, split, max_length: int) -> float:
-    from trusteq.explain.scoring import PerturbationScorer
+    from trusteq.producers.explain.scoring import PerturbationScorer
 
     scorer = PerturbationScorer(model, tokenizer, max_length, 64)
     probs = scorer([(t,) for t in split.text_a])

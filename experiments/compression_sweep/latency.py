@@ -17,9 +17,9 @@ import time
 import numpy as np
 import pandas as pd
 import torch
+from trusteq.study import LATENCY_DEFAULTS, Study
 
 from trusteq.models.latency import device_name, fixed_batch
-from trusteq.study import LATENCY_DEFAULTS, Study
 from trusteq.testing.tiny import compose
 
 

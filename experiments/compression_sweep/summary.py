@@ -12,8 +12,8 @@ import sys
 from pathlib import Path
 
 import pandas as pd
-
 from trusteq.study import Study
+
 from trusteq.testing.tiny import compose
 
 COLUMNS = {

@@ -1,4 +1,5 @@
-"""Every conf/characteristic/*.yaml obeys the contract its class declares."""
+"""Every conf/characteristic/*.yaml, and the analyses' attribution family, obeys the contract
+its class declares."""
 
 from __future__ import annotations
 
@@ -10,11 +11,12 @@ from hydra.utils import instantiate
 from omegaconf import OmegaConf
 from scipy.special import softmax
 
+from trusteq.characteristics.attribution_agreement import attribution_family
 from trusteq.characteristics.base import PairwiseCharacteristic, as_characteristics
 
 CONFIG_DIR = Path(__file__).resolve().parents[2] / "conf" / "characteristic"
 CONFIGS = sorted(CONFIG_DIR.glob("*.yaml"))
-N_EXAMPLES, N_CLASSES, WIDTH = 200, 3, 16
+N_EXAMPLES, N_CLASSES, WIDTH, MAX_WORDS = 200, 3, 16, 24
 
 
 def _outputs(seed: int, shared: dict[str, np.ndarray] | None = None) -> dict[str, np.ndarray]:
@@ -24,7 +26,16 @@ def _outputs(seed: int, shared: dict[str, np.ndarray] | None = None) -> dict[str
     if shared:
         logits += shared["logits"]  # correlated with the first model, as variants are
     probs = softmax(logits, axis=1)
+    # Word attributions `(N, W_max)`, NaN-padded beyond each example's 3..W_max words (some
+    # below K = 10, so `min(K, W)` is exercised), correlated with the first model's.
+    if shared:
+        attributions = shared["attributions"] + rng.normal(size=(N_EXAMPLES, MAX_WORDS))
+    else:
+        attributions = rng.normal(size=(N_EXAMPLES, MAX_WORDS))
+        words = rng.integers(3, MAX_WORDS + 1, N_EXAMPLES)
+        attributions[np.arange(MAX_WORDS)[None, :] >= words[:, None]] = np.nan
     return {
+        "attributions": attributions,
         "logits": logits.astype(np.float32),
         "probs": probs.astype(np.float32),
         "preds": probs.argmax(axis=1).astype(np.int64),
@@ -45,6 +56,9 @@ def _characteristics() -> list[tuple[str, PairwiseCharacteristic]]:
         assert next(iter(config)) == "_target_", f"{path.name}: _target_ must come first"
         for char in as_characteristics(instantiate(config)):
             cases.append((f"{path.stem}:{char.name}", char))
+    # Built by `analyses.attribution`, not from conf/characteristic: the same contract holds.
+    for char in as_characteristics(attribution_family()):
+        cases.append((f"attribution:{char.name}", char))
     return cases
 
 
@@ -53,7 +67,9 @@ CASES = _characteristics()
 
 def test_every_config_yields_a_characteristic():
     assert CONFIGS, f"no configs in {CONFIG_DIR}"
-    assert {case_id.split(":")[0] for case_id, _ in CASES} == {path.stem for path in CONFIGS}
+    assert {case_id.split(":")[0] for case_id, _ in CASES} == {path.stem for path in CONFIGS} | {
+        "attribution"
+    }
 
 
 @pytest.fixture(params=CASES, ids=[case_id for case_id, _ in CASES])

@@ -123,9 +123,7 @@ def test_training_runs_are_nested_under_the_study_run(finished_study):
     )
     trained = {name for name in study.variants if study.plan.variants[name].finetune}
     assert {run.data.tags["trusteq.variant"] for run in training} == trained
-    assert {run.data.tags.get("mlflow.parentRunId") for run in training} == {
-        result.parent_run_id
-    }
+    assert {run.data.tags.get("mlflow.parentRunId") for run in training} == {result.parent_run_id}
 
 
 def test_child_run_names_carry_the_verdict(finished_study):

@@ -2,7 +2,8 @@
 
 Reads the cached word attributions of every variant (producers `conf/explainer/*.yaml`, one entry
 per explainer seed) and compares every pair of variants with the characteristics of
-:mod:`trusteq.explain.agreement`: top-K Jaccard (Paper B, Rai et al. 2025, arXiv 2508.13533) and
+:mod:`trusteq.characteristics.attribution_agreement`: top-K Jaccard (Paper B, Rai et al. 2025,
+arXiv 2508.13533) and
 Krishna et al. 2022 (arXiv 2202.01602) feature / rank / sign / signed-rank agreement and rank
 correlation, each with a paired bootstrap interval over examples from the shared matrix runner.
 
@@ -31,9 +32,9 @@ import numpy as np
 import pandas as pd
 
 from trusteq.analyses.base import Analysis, AnalysisContext, AnalysisResult
+from trusteq.characteristics.attribution_agreement import CrossSeed, attribution_family
 from trusteq.characteristics.matrix import PairwiseResult, pairwise_matrices
-from trusteq.explain.agreement import CrossSeed, attribution_family
-from trusteq.explain.figures import jaccard_vs_k_figure, top_words_figure
+from trusteq.producers.explain.figures import jaccard_vs_k_figure, top_words_figure
 
 log = logging.getLogger(__name__)
 

@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 
 from trusteq.analyses.base import Analysis, AnalysisContext, AnalysisResult
-from trusteq.ood.agreement import flag_agreement
+from trusteq.characteristics.ood_flag_agreement import flag_agreement
 from trusteq.ood.metrics import aupr, auroc, flag_ood, fpr_at_tpr, threshold_at_tpr
 from trusteq.ood.plots import auroc_bars, flag_agreement_vs_k
 from trusteq.ood.scorers import DeepKNN, OODScorer

@@ -10,14 +10,14 @@ import torch
 from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
-from trusteq.explain import (
+from trusteq.characteristics.attribution_agreement import top_k_words
+from trusteq.producers.explain import (
     ExplainerConfigError,
     IntegratedGradientsAttribution,
     LimeAttribution,
     ShapAttribution,
 )
-from trusteq.explain.agreement import top_k_words
-from trusteq.explain.scoring import PerturbationScorer, autocast_dtype
+from trusteq.producers.explain.scoring import PerturbationScorer, autocast_dtype
 from trusteq.testing.tiny import CONF_DIR
 
 from .conftest import KEY_WORD, key_word_split, run_producer

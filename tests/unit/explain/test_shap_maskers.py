@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 import torch
 
-from trusteq.explain import ShapAttribution
-from trusteq.explain.base import ExplainContext
-from trusteq.explain.shap_explainer import TokenMasker
-from trusteq.explain.words import SegmentedInput
+from trusteq.producers.explain import ShapAttribution
+from trusteq.producers.explain.base import ExplainContext
+from trusteq.producers.explain.shap_explainer import TokenMasker
+from trusteq.producers.explain.words import SegmentedInput
 from trusteq.testing.tiny import tiny_bert_folder
 
 from .conftest import KEY_WORD, key_word_split, run_producer

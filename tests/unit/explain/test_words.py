@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from trusteq.explain.words import (
+from trusteq.producers.explain.words import (
     SegmentedInput,
     aggregate_to_words,
     split_words,

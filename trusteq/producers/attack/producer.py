@@ -40,10 +40,10 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from trusteq.data import TextSplit, stratified_sample_indices
-from trusteq.explain.base import _load_result, _save_result, example_seed, is_held_out
-from trusteq.explain.scoring import PerturbationScorer, scorer_on_device
 from trusteq.producers.attack.recipes import AttackConfigError, Recipe, seed_everything
 from trusteq.producers.base import Consumed, Producer
+from trusteq.producers.explain.base import _load_result, _save_result, example_seed, is_held_out
+from trusteq.producers.explain.scoring import PerturbationScorer, scorer_on_device
 from trusteq.tasks.base import CLASS_DISTRIBUTION, TEXT_INPUTS
 
 log = logging.getLogger(__name__)

@@ -4,7 +4,7 @@ TextAttack's ``HuggingFaceModelWrapper`` pads every query to the tokenizer's
 ``model_max_length`` (512 for BERT-family tokenizers: 4.7x slower than padding to 128, see
 ``shared/OFFLINE.md``) and runs the goal function's chunks of 32 one forward pass each.
 :class:`BatchedClassifierWrapper` hands every query list to
-:class:`~trusteq.explain.scoring.PerturbationScorer` instead: truncation at the study's
+:class:`~trusteq.producers.explain.scoring.PerturbationScorer` instead: truncation at the study's
 ``max_length``, dynamic padding, length-sorted batches, ``torch.inference_mode`` (autocast on a
 GPU) and the variant's own forward (so int8 and ONNX variants are attacked through their own
 inference path).
@@ -18,8 +18,8 @@ from typing import Any
 import numpy as np
 from torch import nn
 
-from trusteq.explain.scoring import PerturbationScorer
 from trusteq.producers.attack.environment import import_textattack
+from trusteq.producers.explain.scoring import PerturbationScorer
 
 import_textattack()
 

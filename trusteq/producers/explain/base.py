@@ -2,8 +2,8 @@
 
 Every explainer (LIME, SHAP, Integrated Gradients) is an :class:`AttributionProducer`: it picks a
 deterministic subset of a held-out split, decides which class to explain (gold or predicted),
-explains each example on the shared word segmentation (:mod:`trusteq.explain.words`), and returns
-arrays the study caches per variant:
+explains each example on the shared word segmentation (:mod:`trusteq.producers.explain.words`), and
+returns arrays the study caches per variant:
 
 - ``attributions`` `(N, W_max)`, float32: the attribution of every word to the explained class's
   probability, NaN-padded beyond each example's word count (all NaN when the example was skipped);
@@ -14,8 +14,8 @@ arrays the study caches per variant:
   or integration steps).
 
 The words themselves are in the records (``examples[i].words``) and are reproducible from the text
-with :func:`trusteq.explain.words.split_words`. Each finished example is written atomically to the
-producer's ``resume_dir``; a restarted job loads those and explains only the rest.
+with :func:`trusteq.producers.explain.words.split_words`. Each finished example is written
+atomically to the producer's ``resume_dir``; a restarted job loads those and explains only the rest.
 
 Over 400 lines because the producer loop, its resume files and the shared explain context belong
 together; each explainer module stays small by building on them.
@@ -41,9 +41,9 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from trusteq.data import TextSplit, stratified_sample_indices
-from trusteq.explain.scoring import PerturbationScorer, scorer_on_device
-from trusteq.explain.words import WORD_PATTERN, SegmentedInput
 from trusteq.producers import Producer
+from trusteq.producers.explain.scoring import PerturbationScorer, scorer_on_device
+from trusteq.producers.explain.words import WORD_PATTERN, SegmentedInput
 
 log = logging.getLogger(__name__)
 

@@ -12,7 +12,7 @@ import numpy as np  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.patches import Rectangle  # noqa: E402
 
-from trusteq.explain.agreement import top_k_words  # noqa: E402
+from trusteq.characteristics.attribution_agreement import top_k_words  # noqa: E402
 
 
 def top_words_figure(
@@ -27,7 +27,7 @@ def top_words_figure(
     Colours are each model's attributions divided by its largest absolute value on that example
     (blue: supports the explained class, red: speaks against it), so models with different
     attribution scales share one colour range; the top-k words (ranking rule of
-    :mod:`trusteq.explain.agreement`) are boxed and set in bold.
+    :mod:`trusteq.characteristics.attribution_agreement`) are boxed and set in bold.
 
     Args:
         examples: per example, `words` (length W) and optionally `segments` (0/1 per word) and

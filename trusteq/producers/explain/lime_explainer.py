@@ -3,11 +3,12 @@
 `lime.lime_text.LimeTextExplainer` does the sampling, the cosine-distance kernel and the weighted
 ridge fit exactly as in the library. trusteq only changes what a LIME feature is and how a sample
 reaches the model: the explainer is shown the word *positions* of the shared segmentation
-(:mod:`trusteq.explain.words`, `bow=False`), and each sample is decoded into the perturbed segments
-(hidden words replaced by the mask string within their own segment) and scored in batches with
-memoisation (:class:`~trusteq.explain.scoring.PerturbationScorer`). With the same seed, number of
-samples and mask string this reproduces `LimeTextExplainer(bow=False, split_expression=split_words,
-mask_string=mask)` called one text at a time (see `benchmarks/explain_speed.py`).
+(:mod:`trusteq.producers.explain.words`, `bow=False`), and each sample is decoded into the
+perturbed segments (hidden words replaced by the mask string within their own segment) and scored
+in batches with memoisation (:class:`~trusteq.producers.explain.scoring.PerturbationScorer`). With
+the same seed, number of samples and mask string this reproduces `LimeTextExplainer(bow=False,
+split_expression=split_words, mask_string=mask)` called one text at a time (see
+`benchmarks/explain_speed.py`).
 """
 
 from __future__ import annotations
@@ -16,13 +17,13 @@ from typing import Any
 
 import numpy as np
 
-from trusteq.explain.base import (
+from trusteq.producers.explain.base import (
     AttributionProducer,
     ExplainContext,
     ExplainerConfigError,
     require,
 )
-from trusteq.explain.words import SegmentedInput
+from trusteq.producers.explain.words import SegmentedInput
 
 #: What LIME writes in place of a hidden position in its encoded string (never a digit).
 _HIDDEN = "_"
@@ -42,7 +43,7 @@ class LimeAttribution(AttributionProducer):
             None = every word (Paper B's code used 20).
         kernel_width: width of LIME's exponential kernel on the cosine distance × 100 (library
             default 25).
-        **common: see :class:`~trusteq.explain.base.AttributionProducer`.
+        **common: see :class:`~trusteq.producers.explain.base.AttributionProducer`.
 
     Raises:
         ExplainerConfigError: `num_samples < 2` or `num_features < 1`.

@@ -10,16 +10,17 @@ identification, with at least `2·F + 1` evaluations for F features). Two masker
   hierarchy is shap's text heuristic (pieces of a word first, then words, commas, sentence ends).
   A pair gets one `Text` masker per segment and the two trees are joined at the root, so masking
   never touches the pair boundary (one `Text` masker on a joined string could). The token values
-  are then summed into the shared words (:func:`~trusteq.explain.words.aggregate_to_words`, the
-  rule Integrated Gradients uses), so models with different tokenizers are compared word by word.
+  are then summed into the shared words
+  (:func:`~trusteq.producers.explain.words.aggregate_to_words`, the rule Integrated Gradients
+  uses), so models with different tokenizers are compared word by word.
 - `words`: :class:`WordMasker`, the shared words themselves are the features (shap's text
   heuristic over the words, per segment), each hidden word perturbed by the producer's `mask`
   rule (deleted, or one mask token per sub-word): every model then plays the same game on the
   same word features.
 
 Either way all masked samples of a batch are scored together with memoisation
-(:class:`~trusteq.explain.scoring.PerturbationScorer`). The explained quantity is the class
-probability (shap's `identity` link), as for LIME.
+(:class:`~trusteq.producers.explain.scoring.PerturbationScorer`). The explained quantity is the
+class probability (shap's `identity` link), as for LIME.
 """
 
 from __future__ import annotations
@@ -28,13 +29,13 @@ from typing import Any
 
 import numpy as np
 
-from trusteq.explain.base import (
+from trusteq.producers.explain.base import (
     AttributionProducer,
     ExplainContext,
     ExplainerConfigError,
     require,
 )
-from trusteq.explain.words import SegmentedInput, aggregate_to_words, token_word_index
+from trusteq.producers.explain.words import SegmentedInput, aggregate_to_words, token_word_index
 
 ALGORITHMS = ("partition", "permutation")
 MASKERS = ("text", "words")
@@ -143,7 +144,7 @@ class TokenMasker(WordMasker):
     tokens stay, and the hierarchy is shap's text heuristic over the tokens (so the pieces of a
     word are joined first). trusteq applies it to each segment of a pair separately and joins the
     two trees at the root, so the pair boundary is never masked. The token values are summed into
-    the shared words afterwards (:func:`~trusteq.explain.words.aggregate_to_words`).
+    the shared words afterwards (:func:`~trusteq.producers.explain.words.aggregate_to_words`).
 
     Args:
         instance: the segmented input.
@@ -206,7 +207,8 @@ class ShapAttribution(AttributionProducer):
             samples each) before their results steer the next round. Under a budget the result
             depends on it, so it is part of the cache key (unlike `batch_size`); 5 is shap's
             default for text, which this reproduces; larger rounds suit a GPU.
-        **common: see :class:`~trusteq.explain.base.AttributionProducer`; `seed` seeds shap's
+        **common: see :class:`~trusteq.producers.explain.base.AttributionProducer`; `seed` seeds
+        shap's
             permutations (`permutation`) and priority-queue tie-breaks (`partition`).
 
     Raises:

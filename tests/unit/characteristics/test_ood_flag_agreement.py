@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from sklearn.metrics import cohen_kappa_score
 
-from trusteq.ood.agreement import flag_agreement, flags_as_outputs
+from trusteq.characteristics.ood_flag_agreement import flag_agreement, flags_as_outputs
 
 
 def test_values_match_sets_chance_and_sklearn_kappa():

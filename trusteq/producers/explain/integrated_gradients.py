@@ -6,8 +6,8 @@ pad token under `mask: remove`, the usual "no information" reference since a tok
 deleted in embedding space; the mask token under `mask: mask_token`), to the input, for the
 probability of the explained class. The token attribution is the sum over the embedding dimension
 (Eq. 1 of the paper, per token); word attributions are the sums over each word's tokens
-(:func:`trusteq.explain.words.aggregate_to_words`). It is the cheap third opinion: `n_steps`
-forward and backward passes per example, no sampling (the seed changes nothing).
+(:func:`trusteq.producers.explain.words.aggregate_to_words`). It is the cheap third opinion:
+`n_steps` forward and backward passes per example, no sampling (the seed changes nothing).
 
 Dynamically quantized (int8) models have no gradients (their kernels are CPU-only and not
 differentiable). `on_quantized: dequantize` (default) runs IG through a float copy whose linear
@@ -25,14 +25,14 @@ import numpy as np
 import torch
 from torch import nn
 
-from trusteq.explain.base import (
+from trusteq.producers.explain.base import (
     AttributionProducer,
     ExplainContext,
     ExplainerConfigError,
     require,
 )
-from trusteq.explain.scoring import is_dynamically_quantized, logits_of
-from trusteq.explain.words import SegmentedInput, aggregate_to_words, token_word_index
+from trusteq.producers.explain.scoring import is_dynamically_quantized, logits_of
+from trusteq.producers.explain.words import SegmentedInput, aggregate_to_words, token_word_index
 
 ON_QUANTIZED = ("dequantize", "skip")
 METHODS = ("gausslegendre", "riemann_trapezoid", "riemann_middle", "riemann_left", "riemann_right")
@@ -70,7 +70,7 @@ class IntegratedGradientsAttribution(AttributionProducer):
         n_steps: points on the integration path (captum's `n_steps`).
         method: captum's quadrature, `gausslegendre` (default) or a Riemann rule.
         on_quantized: `dequantize` or `skip` (see the module docstring).
-        **common: see :class:`~trusteq.explain.base.AttributionProducer`.
+        **common: see :class:`~trusteq.producers.explain.base.AttributionProducer`.
 
     Raises:
         ExplainerConfigError: `n_steps < 2`, unknown `method` or `on_quantized`.

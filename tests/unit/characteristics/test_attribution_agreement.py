@@ -6,8 +6,7 @@ import numpy as np
 import pytest
 from scipy.stats import spearmanr
 
-from trusteq.characteristics.matrix import pairwise_matrices
-from trusteq.explain.agreement import (
+from trusteq.characteristics.attribution_agreement import (
     CrossSeed,
     FeatureAgreement,
     RankAgreement,
@@ -19,6 +18,7 @@ from trusteq.explain.agreement import (
     ranking,
     top_k_words,
 )
+from trusteq.characteristics.matrix import pairwise_matrices
 
 # Hand-computed case: a ranks (by |value|, ties by position) w0 (0.9), w2 (-0.6), w1 (0.5),
 # w3 (0.2), w4 (0.0); b ranks w0 (0.8), w1 (0.7), w2 (0.6), w4 (-0.3), w3 (0.1).
