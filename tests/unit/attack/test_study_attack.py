@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -28,12 +30,21 @@ def test_attack_entries_and_analysis_in_a_tiny_study(tmp_path, tiny_model_dir, t
     from trusteq.runs import compare_and_log
 
     # The quick-start declares the attack; tiny_overrides(explain=True) switches it off: keep it.
+    # (Match the overrides themselves: this test's tmp_path has "attack" in its name, and a
+    # substring filter once dropped `paths.*`, so the study wrote into the repository's cache.)
+    switched_off = {
+        "++analyses.attack=null",
+        "++producers.attack=null",
+        "++producers.transfer_reference=null",
+    }
     tiny = [
         o
         for o in tiny_overrides(tmp_path, tiny_model_dir, tiny_data_files, explain=True)
-        if "attack" not in o and "transfer_reference" not in o
+        if o not in switched_off
     ]
     cfg = compose(tiny + ATTACK)
+    assert Path(cfg.paths.cache_dir).is_relative_to(tmp_path)
+    assert Path(cfg.paths.mlruns_dir).is_relative_to(tmp_path)
     study = Study(cfg)
     study.train()
     keys = study.infer()
