@@ -155,6 +155,11 @@ def ensure_produced(
         plan.runtime,
         resume_dir,
         **({"inputs": inputs} if inputs else {}),
+        **(
+            {"train": ws.data["train"], "cache_dir": store.root}
+            if getattr(spec, "needs_train_split", False)
+            else {}
+        ),
     )
     meta = {
         "variant": name,

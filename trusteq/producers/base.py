@@ -40,10 +40,15 @@ class Producer(abc.ABC):
     Attributes:
         name: stable identifier.
         split: the split it runs on (held-out data only: `test`, `validation` or `ood_*`).
+        needs_train_split: when True, `produce` also receives `train=` (the study's training
+            split, e.g. for a helper model fitted to the study's texts) and `cache_dir=` (where
+            such derived artefacts are cached by their own content key). The training split is
+            already in the key of every fine-tuned model, hence of this producer's entries.
     """
 
     name: str = "producer"
     split: str = "test"
+    needs_train_split: bool = False
 
     def consumes(self) -> list[Consumed]:
         """Entries of other producers this one reads.
@@ -69,8 +74,11 @@ class Producer(abc.ABC):
         runtime: Mapping[str, Any],
         resume_dir: Path,
         inputs: Mapping[str, tuple[dict[str, np.ndarray], dict[str, Any]]] | None = None,
+        train: TextSplit | None = None,
+        cache_dir: Path | None = None,
     ) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
         """Run on `data`; return `(arrays, records)` (records: JSON-able, stored in meta.json).
 
-        `inputs` holds the entries named by :meth:`consumes`, by producer name.
+        `inputs` holds the entries named by :meth:`consumes`, by producer name; `train` and
+        `cache_dir` are given when :attr:`needs_train_split` is True.
         """

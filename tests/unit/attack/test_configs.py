@@ -45,3 +45,13 @@ def test_transfer_and_analysis_configs_instantiate():
     analysis = instantiate(compose(CONF / "analysis" / "attack.yaml"))
     assert isinstance(analysis, AttackAnalysis)
     assert analysis.required_producers() == ["attack", "transfer_reference"]
+
+
+def test_the_offline_bert_attack_config_composes_through_hydra():
+    from trusteq.testing.tiny import compose as compose_study
+
+    cfg = compose_study(["experiment=quickstart", "attack@producers.attack=bert_attack_offline"])
+    producer = instantiate(cfg.producers.attack)
+    assert isinstance(producer, AttackProducer) and producer.needs_train_split
+    assert producer.recipe.name == "bert_attack" and producer.recipe.max_candidates == 48
+    assert producer.recipe.describe()["fidelity"] == "low-fidelity stand-in"

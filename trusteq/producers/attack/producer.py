@@ -94,6 +94,14 @@ def check_classification(data: Any, where: str) -> TextSplit:
     return data
 
 
+def train_texts(train: TextSplit) -> list[str]:
+    """Every text of a training split (both segments of a pair, each as its own text)."""
+    texts = list(train.text_a)
+    if getattr(train, "text_b", None) is not None:
+        texts += [text for text in train.text_b if text]
+    return texts
+
+
 def _segments(data: TextSplit, index: int) -> tuple[str, ...]:
     if data.text_b is None:
         return (data.text_a[index],)
@@ -162,6 +170,11 @@ class AttackProducer(Producer):
         self._goal_batch_size = int(goal_batch_size)
         self._progress = bool(progress)
 
+    @property
+    def needs_train_split(self) -> bool:  # type: ignore[override]
+        """Whether the recipe fits a helper model to the training texts first."""
+        return bool(getattr(self.recipe, "needs_train_texts", False))
+
     def identity(self) -> dict[str, Any]:
         """Everything that defines the attack results (the cache key); runtime knobs excluded."""
         params = {k: v for k, v in vars(self).items() if not k.startswith("_") and k != "recipe"}
@@ -188,14 +201,28 @@ class AttackProducer(Producer):
         runtime: Mapping[str, Any],
         resume_dir: Path,
         inputs: Mapping[str, Any] | None = None,
+        train: TextSplit | None = None,
+        cache_dir: Path | None = None,
     ) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
         """Attack the selected, correctly classified examples of `data`.
 
+        `train` and `cache_dir` are used by recipes that fit a helper model to the study's
+        texts first (BERT-Attack's offline stand-in masked LM, `recipe.needs_train_texts`).
+
         Raises:
-            AttackConfigError: `data` is not a held-out classification split (e.g. QA).
+            AttackConfigError: `data` is not a held-out classification split (e.g. QA), or the
+                recipe needs the training texts and none were given.
             AttackError: the variant classifies none of the selected examples correctly.
         """
         data = check_classification(data, f"{type(self).__name__} ({self.recipe.name})")
+        if self.needs_train_split:
+            if train is None or cache_dir is None:
+                raise AttackConfigError(
+                    f"{type(self).__name__} ({self.recipe.name}): the recipe re-trains its "
+                    "stand-in masked LM on the study's training texts; call produce(..., "
+                    "train=<train split>, cache_dir=<cache>) (the infer stage does)."
+                )
+            self.recipe.prepare(train_texts(train), Path(cache_dir), runtime)
         resume_dir = Path(resume_dir)
         resume_dir.mkdir(parents=True, exist_ok=True)
         indices = self.select(data)

