@@ -17,10 +17,12 @@ EXPLAIN = [
     "producers.lime.num_samples=40",
     "producers.lime_seed1.num_samples=40",
     "producers.shap.max_evals=40",
+    "producers.shap_seed1.max_evals=40",
     "producers.ig.n_steps=4",
     "producers.lime.n_examples=6",
     "producers.lime_seed1.n_examples=6",
     "producers.shap.n_examples=6",
+    "producers.shap_seed1.n_examples=6",
     "producers.ig.n_examples=6",
     "analyses.attribution.k_values=[1,10]",
     "analyses.attribution.figure_examples=2",
@@ -48,11 +50,11 @@ def explained_study(tmp_path_factory, tiny_model_dir, tiny_data_files):
 def test_every_variant_has_every_explainer_entry(explained_study):
     _, study, keys, _, _ = explained_study
     for variant in study.variants:
-        for producer in ("lime", "lime_seed1", "shap", "ig"):
+        for producer in ("lime", "lime_seed1", "shap", "shap_seed1", "ig"):
             assert f"{variant}/{producer}" in keys
             arrays, meta = study.load_produced(variant, producer)
             assert arrays["attributions"].shape[0] == 6
-            assert meta["records"]["settings"]["seed"] == (1 if producer == "lime_seed1" else 0)
+            assert meta["records"]["settings"]["seed"] == (1 if producer.endswith("seed1") else 0)
     # the int8 variant's gradients ran through its dequantized weights (documented in the entry)
     _, meta = study.load_produced("int8", "ig")
     assert any("dequantized" in note for note in meta["records"]["notes"])
@@ -74,7 +76,10 @@ def test_matrices_noise_floors_tables_and_figures(explained_study):
     lime = table[(table.explainer == "lime") & (table.metric == "jaccard_k10")]
     assert lime["reference_floor"].notna().all() and (lime["n_seeds"] == 2).all()
     assert "lime.jaccard_k10.noise_floor" in analysis.study_metrics
-    assert table[table.explainer == "shap"]["reference_floor"].isna().all()  # one seed only
+    shap = table[(table.explainer == "shap") & (table.metric == "jaccard_k10")]
+    assert shap["reference_floor"].notna().all() and (shap["n_seeds"] == 2).all()
+    ig = table[(table.explainer == "ig") & (table.metric == "jaccard_k10")]
+    assert ig["reference_floor"].isna().all()  # one seed only
     assert {"lime_j10", "lime_j10_xseed", "lime_j10_floor", "shap_j10", "ig_j10"} <= set(
         result.summary.columns
     )
@@ -82,7 +87,8 @@ def test_matrices_noise_floors_tables_and_figures(explained_study):
     np.testing.assert_allclose(crossed.value, crossed.value.T)
     floors = lime[lime.a == lime.b].set_index("a")["floor_a"]
     np.testing.assert_allclose(np.diag(crossed.value), floors[variants].to_numpy())
-    assert "attribution_shap_jaccard_k10_cross_seed" not in result.pairwise  # one seed
+    assert "attribution_shap_jaccard_k10_cross_seed" in result.pairwise  # two seeds
+    assert "attribution_ig_jaccard_k10_cross_seed" not in result.pairwise  # one seed
     assert result.summary.loc["reference", "lime_j10"] == pytest.approx(1.0)
 
 
