@@ -117,16 +117,18 @@ def _print_summary(cfg: DictConfig, result, seconds: float, out_dir: Path) -> No
         console.print(table)
     console.print(f"finished in {seconds:.1f} s; tables and matrices also in {out_dir}")
     if result.parent_run_id:
+        from trusteq.tracking.keys import VERDICT_VIEW_KEY
         from trusteq.tracking.mlflow_tracking import ensure_experiment
 
-        # `workflowType=machine_learning`: MLflow 3's UI otherwise opens its GenAI view.
+        # `workflowType=machine_learning`: MLflow 3's UI otherwise opens its GenAI view;
+        # `viewStateShareKey`: the verdict view `log_comparison` stores on the experiment.
         runs_table = (
             f"http://127.0.0.1:5000/#/experiments/{ensure_experiment(cfg)}/runs"
-            "?workflowType=machine_learning"
+            f"?viewStateShareKey={VERDICT_VIEW_KEY}&workflowType=machine_learning"
         )
         console.print(
             f"MLflow parent run: {result.parent_run_id}\nOpen the UI: {ui_command(cfg)}\n"
-            f"then the runs table (the verdict is in each variant's run name): {runs_table}"
+            f"then the verdicts of every variant: {runs_table}"
         )
 
 

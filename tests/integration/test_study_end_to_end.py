@@ -151,6 +151,27 @@ def test_child_run_names_carry_the_verdict(finished_study):
     assert judged == len(overall)
 
 
+def test_the_verdict_view_is_stored_on_the_experiment(finished_study):
+    """`?viewStateShareKey=trusteq-verdicts` opens a flat table of the runs with a verdict."""
+    import json
+
+    from mlflow.tracking import MlflowClient
+
+    from trusteq.tracking.keys import SHARED_VIEW_TAG_PREFIX, VERDICT_VIEW_KEY
+
+    cfg, study, _, result, root = finished_study
+    client = MlflowClient(tracking_uri=f"sqlite:///{root}/mlruns/mlflow.db")
+    experiment = client.get_experiment_by_name("trusteq")
+    view = json.loads(experiment.tags[SHARED_VIEW_TAG_PREFIX + VERDICT_VIEW_KEY])
+    assert "tags.`verdict`" in view["selectedColumns"]
+    shown = client.search_runs([experiment.experiment_id], filter_string=view["searchFilter"])
+    judged = set(result.verdicts.overall["variant"])
+    assert judged <= {run.data.tags.get("trusteq.variant") for run in shown}
+    parent = client.get_run(result.parent_run_id)
+    for variant in judged:  # the study's own row names every variant's verdict
+        assert variant in parent.data.tags["verdict"]
+
+
 def test_second_run_reuses_cache_and_compare_runs_no_model(finished_study, monkeypatch):
     import trusteq.models.lightning_runs as runs_module
     from trusteq.pipeline.study import Study

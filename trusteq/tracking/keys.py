@@ -182,6 +182,61 @@ def run_name(
     return f"{base} · {word}"
 
 
+#: The experiment tag MLflow's UI reads a shared runs-table view from (`?viewStateShareKey=`).
+SHARED_VIEW_TAG_PREFIX = "mlflow.sharedViewState."
+VERDICT_VIEW_KEY = "trusteq-verdicts"
+
+
+def verdict_view_state() -> dict[str, Any]:
+    """The runs-table view that shows the verdicts at a glance (MLflow 3 UI "shared view").
+
+    Stored as the experiment tag ``mlflow.sharedViewState.trusteq-verdicts`` (plain JSON, which
+    the UI accepts beside its compressed form) and opened by
+    ``#/experiments/<id>/runs?viewStateShareKey=trusteq-verdicts``: the runs carrying a ``verdict``
+    tag (one per compared variant, and the study's parent with every variant's verdict in one
+    line), listed flat, the most diverging first, with the number of diverging characteristics,
+    accuracy, the verdict and the study as columns.
+    """
+
+    def tag(name: str) -> str:
+        return f"tags.`{name}`"
+
+    def metric(name: str) -> str:
+        return f"metrics.`{name}`"
+
+    return {
+        "searchFilter": f"tags.{VERDICT_TAG} LIKE '%'",
+        # Not the creation date: the UI folds child runs under their parent only when sorted by
+        # date (or unsorted), and the answer is in the children.
+        "orderByKey": metric(f"{VERDICT_TAG}.n_diverges"),
+        "orderByAsc": False,
+        "selectedColumns": [
+            metric(f"{VERDICT_TAG}.n_diverges"),
+            metric("accuracy"),
+            tag(VERDICT_TAG),
+            tag("trusteq.study"),
+        ],
+    }
+
+
+def study_verdict(overall: pd.DataFrame) -> str:
+    """The parent run's ``verdict`` tag: every variant's verdict in one line.
+
+    Examples:
+        >>> frame = pd.DataFrame({"variant": ["int8", "layers3"],
+        ...                       "verdict": ["inconclusive", "diverges: cka_linear"]})
+        >>> study_verdict(frame)
+        'diverges: layers3 · inconclusive: int8'
+    """
+    groups: dict[str, list[str]] = {}
+    for row in overall.itertuples(index=False):
+        word = "diverges" if str(row.verdict).startswith("diverges") else str(row.verdict)
+        groups.setdefault(word, []).append(str(row.variant))
+    order = ["diverges", "inconclusive", "trust-equivalent"]
+    words = sorted(groups, key=lambda w: order.index(w) if w in order else len(order))
+    return " · ".join(f"{word}: {', '.join(groups[word])}" for word in words)
+
+
 def study_params(settings: Mapping[str, Any]) -> dict[str, str]:
     """Params of the parent run from :attr:`VerdictResult.settings` (``verdict.<name>``)."""
     params = {}

@@ -24,8 +24,10 @@ Reliability (issue 10):
       (`mark_stale_runs`), so a `kill -9`'d job does not stay RUNNING forever.
     - `end_active_runs(status)` ends the runs still open in this process (the CLI calls it with
       KILLED after SIGTERM / Ctrl-C, see `trusteq.errors`).
-    - The experiment carries `mlflow.experimentKind=custom_model_development`, so the MLflow 3
-      UI opens on the runs table rather than the GenAI traces view.
+    - The experiment carries `mlflow.experimentKind=custom_model_development`; the MLflow 3 UI
+      still opens on its GenAI pages unless the address says `workflowType=machine_learning`
+      (the URL the CLI prints does), and `log_comparison` stores the verdict view
+      (`trusteq.tracking.keys.verdict_view_state`) as a shared view of the experiment.
 """
 
 from __future__ import annotations

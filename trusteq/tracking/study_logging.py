@@ -90,7 +90,15 @@ def log_comparison(
             identical rerun finds this run instead of logging a copy.
     """
     from trusteq.outputs.provenance import git_sha
-    from trusteq.tracking.keys import study_params, variant_metrics_and_tags
+    from trusteq.tracking.keys import (
+        SHARED_VIEW_TAG_PREFIX,
+        VERDICT_TAG,
+        VERDICT_VIEW_KEY,
+        study_params,
+        study_verdict,
+        variant_metrics_and_tags,
+        verdict_view_state,
+    )
 
     study = result.header
     mlflow = _mlflow()
@@ -129,6 +137,14 @@ def log_comparison(
         if result.verdicts is not None:
             mlflow.log_params(study_params(result.verdicts.settings))
             verdict_keys = variant_metrics_and_tags(result.verdicts.table, result.verdicts.overall)
+            mlflow.set_tag(VERDICT_TAG, study_verdict(result.verdicts.overall))
+            # The client call: fluent `set_experiment_tag` tags the *active* experiment, which
+            # `start_run(experiment_id=...)` does not set.
+            mlflow.tracking.MlflowClient().set_experiment_tag(
+                experiment_id,
+                SHARED_VIEW_TAG_PREFIX + VERDICT_VIEW_KEY,
+                json.dumps(verdict_view_state()),
+            )
         if report is not None and Path(report).is_file():
             mlflow.log_artifact(str(report))
         for name, matrix in result.pairwise.items():
