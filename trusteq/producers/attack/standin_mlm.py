@@ -104,7 +104,9 @@ def adaptation_key(texts: Sequence[str], recipe: Mapping[str, Any]) -> str:
     """Content key of an adapted stand-in: the pinned wheel, the texts, the recipe (20 hex)."""
     digest = hashlib.sha256()
     digest.update(
-        json.dumps({"wheel": WHEEL_SHA256, "recipe": dict(sorted(recipe.items()))}).encode()
+        json.dumps(
+            {"format": FORMAT, "wheel": WHEEL_SHA256, "recipe": dict(sorted(recipe.items()))}
+        ).encode()
     )
     for text in texts:
         digest.update(hashlib.sha256(text.encode()).digest())
