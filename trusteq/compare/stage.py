@@ -110,7 +110,8 @@ def summary_table(
     Every pairwise characteristic that declares a `summary_column` gets that column (its value
     vs the reference) with `<col>_lo` / `<col>_hi`, its bootstrap interval. `beyond_noise` lists
     the columns (of characteristics read against the floor) whose whole interval lies on the
-    less-alike side of the noise floor's value (the reference vs its seed replicate).
+    less-alike side of the noise floor's value (the reference vs its seed replicate): the
+    fallback of a study without a seed population; `run_compare` drops it when verdicts exist.
     """
     floor_name = view.noise_floor
     reference = view.reference
@@ -203,6 +204,9 @@ def run_compare(cfg: DictConfig, view: CacheView | None = None) -> ComparisonRes
     if verdicts is not None:
         overall = verdicts.overall.set_index("variant")["verdict"]
         summary.insert(0, "verdict", [overall.get(name, "reference") for name in summary.index])
+        # `beyond_noise` is the one-replicate fallback (interval vs a single floor value); with a
+        # seed population the verdict replaces it, and two answers side by side would disagree.
+        summary = summary.drop(columns="beyond_noise")
     for name, metrics in unary.items():  # a task's own unary metrics (QA: f1, has/no-answer EM)
         for key in [k for k in metrics if k not in UNARY_KEYS]:
             summary.loc[name, key] = metrics[key]

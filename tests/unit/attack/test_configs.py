@@ -55,3 +55,10 @@ def test_the_offline_bert_attack_config_composes_through_hydra():
     assert isinstance(producer, AttackProducer) and producer.needs_train_split
     assert producer.recipe.name == "bert_attack" and producer.recipe.max_candidates == 48
     assert producer.recipe.describe()["fidelity"] == "low-fidelity stand-in"
+
+
+def test_the_offline_bert_attack_has_a_query_budget():
+    from trusteq.testing.tiny import compose as compose_study
+
+    cfg = compose_study(["experiment=quickstart", "attack@producers.attack=bert_attack_offline"])
+    assert instantiate(cfg.producers.attack).query_budget == 1000
