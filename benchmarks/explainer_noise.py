@@ -32,8 +32,6 @@ import argparse
 import json
 import os
 import sys
-import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
@@ -48,7 +46,7 @@ from trusteq.characteristics.attribution_agreement import top_k_words  # noqa: E
 from trusteq.producers.explain import LimeAttribution, ShapAttribution  # noqa: E402
 
 sys.path.insert(0, str(REPO / "benchmarks"))
-from explain_speed import load_sentences  # noqa: E402
+from explain_speed import load_sentences, run_trusteq  # noqa: E402
 
 BUDGETS = (100, 250, 500, 1000, 2000, 4000)
 EXPLAINERS = ("lime", "shap_permutation", "shap_partition")
@@ -83,19 +81,14 @@ def producer(explainer: str, budget: int, seed: int, batch_size: int):
 
 
 def explain(explainer, budget, seed, model, tokenizer, data, batch_size) -> dict:
-    job = producer(explainer, budget, seed, batch_size)
-    with tempfile.TemporaryDirectory() as resume:
-        started = time.perf_counter()
-        arrays, records = job.produce(
-            model, tokenizer, data, ["negative", "positive"], {"accelerator": "cpu"}, Path(resume)
-        )
-        seconds = time.perf_counter() - started
+    """One producer run (`explain_speed.run_trusteq`), JSON-able, with the machine's load."""
+    result = run_trusteq(producer(explainer, budget, seed, batch_size), model, tokenizer, data)
     return {
-        "seconds": seconds,
-        "requests": int(records["totals"]["model_requests"]),
-        "evaluated": int(records["totals"]["model_evals"]),
+        "seconds": result["seconds"],
+        "requests": int(result["requests"]),
+        "evaluated": int(result["evaluated"]),
         "load_1min": os.getloadavg()[0],
-        "attributions": np.asarray(arrays["attributions"]).tolist(),
+        "attributions": np.asarray(result["attributions"]).tolist(),
     }
 
 

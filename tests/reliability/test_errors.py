@@ -131,8 +131,8 @@ def test_contract_violations_and_library_errors_do_not_count():
     assert not is_trusteq_error(KeyboardInterrupt())
 
 
-MLFLOW_SCRIPT = textwrap.dedent(
-    """
+# A cli_entry script on a fresh sqlite MLflow store under `{mlruns}` (str.format placeholders).
+MLFLOW_PREAMBLE = """
     import sys
     from omegaconf import OmegaConf
     from trusteq.errors import cli_entry
@@ -140,6 +140,11 @@ MLFLOW_SCRIPT = textwrap.dedent(
 
     cfg = OmegaConf.create({{"paths": {{"mlruns_dir": {mlruns!r}}},
                              "logger": {{"experiment_name": "t", "enabled": True}}}})
+"""
+
+MLFLOW_SCRIPT = textwrap.dedent(
+    MLFLOW_PREAMBLE
+    + """
 
     @cli_entry
     def main(cfg=None):
@@ -262,14 +267,8 @@ def test_cleanup_failing_during_a_signal_keeps_the_signal_exit_code(signum, code
 
 
 HAMMER_SCRIPT = textwrap.dedent(
-    """
-    import sys
-    from omegaconf import OmegaConf
-    from trusteq.errors import cli_entry
-    from trusteq.tracking.mlflow_tracking import ensure_experiment, _mlflow
-
-    cfg = OmegaConf.create({{"paths": {{"mlruns_dir": {mlruns!r}}},
-                             "logger": {{"experiment_name": "t", "enabled": True}}}})
+    MLFLOW_PREAMBLE
+    + """
 
     @cli_entry
     def main(cfg=None):

@@ -5,6 +5,11 @@ settings at construction (an attack that needs the network offline fails *here*,
 component and the offline alternative) and builds a ``textattack.Attack`` around a model wrapper
 only when the producer runs. TextAttack is imported lazily (:func:`import_textattack`).
 
+Over 400 lines as one module on purpose: the recipes share one base (`Recipe`), one constraint
+set (`WordNetConstrained.constraints`, which `BertAttack` extends) and one offline check, and each
+is a few dozen lines; the stand-in masked LM's fetching and training live apart, in
+:mod:`trusteq.producers.attack.standin_mlm`.
+
 - :class:`PWWS`: ``PWWSRen2019`` unmodified (Ren et al. 2019, ACL, "Generating Natural Language
   Adversarial Examples through Probability Weighted Word Saliency"): WordNet synonyms, greedy
   search by weighted saliency.

