@@ -110,6 +110,34 @@ class AttributionAgreement(Analysis):
         return list(dict.fromkeys(names))
 
     # ------------------------------------------------------------------ loading
+    def _distinct(self, context: AnalysisContext, label: str, names: list[str]) -> list[str]:
+        """`names` less those whose entries are the very same outputs as an earlier name's.
+
+        An explainer that ignores its seed (SHAP Partition, Integrated Gradients: see
+        `AttributionProducer.seeded`) gives its seed replicates one cache key. They are one
+        explanation, not several: comparing them would make a noise floor of 1 by construction.
+        """
+        seen: dict[tuple[str, ...], str] = {}
+        kept = []
+        for name in names:
+            if name not in context.producers:
+                kept.append(name)  # `_load` names the undeclared producer
+                continue
+            keys = tuple(context.produced_key(variant, name) for variant in context.variants)
+            if keys in seen:
+                log.info(
+                    "%s: %s: producer %r made the same entries as %r (the explainer ignores its "
+                    "seed): one explanation, no explainer-seed floor",
+                    self.name,
+                    label,
+                    name,
+                    seen[keys],
+                )
+                continue
+            seen[keys] = name
+            kept.append(name)
+        return kept
+
     def _load(
         self, context: AnalysisContext, label: str, names: list[str]
     ) -> tuple[dict[str, np.ndarray], tuple[dict[str, np.ndarray], dict[str, Any]], dict]:
@@ -150,7 +178,8 @@ class AttributionAgreement(Analysis):
         result = AnalysisResult()
         rows: list[dict[str, Any]] = []
         variants, reference = context.variants, context.reference
-        for label, names in self.explainers.items():
+        for label, declared in self.explainers.items():
+            names = self._distinct(context, label, declared)
             stacked, first, seconds = self._load(context, label, names)
             valid = [v for v in variants if np.isfinite(stacked[v]).any()]
             for variant in set(variants) - set(valid):
@@ -249,14 +278,18 @@ class AttributionAgreement(Analysis):
             if variant != reference:
                 metrics[key] = row["value"]
                 metrics[f"{key}.ci_low"], metrics[f"{key}.ci_high"] = row["ci_low"], row["ci_high"]
-                metrics[f"{key}.seed_var"] = row["seed_var"]
-                metrics[f"{key}.cross_seed"] = row["cross_seed"]
+                if row["n_seeds"] >= 2:  # one seed: a variance of 0 and no cross-seed value
+                    metrics[f"{key}.seed_var"] = row["seed_var"]
+                    metrics[f"{key}.cross_seed"] = row["cross_seed"]
             else:
                 for suffix, column in (("", ""), (".ci_low", "_ci_low"), (".ci_high", "_ci_high")):
                     value = row[f"reference_floor{column}"]
                     if np.isfinite(value):  # no floor with a single explainer seed
                         result.study_metrics[f"{key}.noise_floor{suffix}"] = value
-            metrics[f"{key}.seed_floor"] = row["floor_b" if row["a"] == reference else "floor_a"]
+            if row["n_seeds"] >= 2:
+                metrics[f"{key}.seed_floor"] = row[
+                    "floor_b" if row["a"] == reference else "floor_a"
+                ]
             if row["metric"] == f"jaccard_k{self.summary_k}":
                 column = f"{label}_j{self.summary_k}"
                 summary = result.summary.setdefault(variant, {})

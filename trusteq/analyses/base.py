@@ -97,6 +97,10 @@ class AnalysisContext:
         """A producer's cached entry for `variant`: `(arrays, meta)`."""
         return self.view.produced(variant, producer)
 
+    def produced_key(self, variant: str, producer: str) -> str:
+        """The cache key of that entry: producers with equal keys made the very same outputs."""
+        return self.view.produced_key(variant, producer)
+
 
 class Analysis(abc.ABC):
     """Base class of analyses.

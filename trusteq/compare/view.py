@@ -118,6 +118,14 @@ class CacheView:
             )
         return self._produced[variant, producer]
 
+    def produced_key(self, variant: str, producer: str) -> str:
+        """The cache key of a producer's entry for `variant` (equal keys: the same outputs).
+
+        Raises:
+            ManifestError: the manifest has no such entry.
+        """
+        return str(self.manifest.produced_entry(variant, producer, self.hint)["key"])
+
     def split_outputs(self, split: str) -> dict[str, dict[str, np.ndarray]]:
         """Every variant's view on `split`, in table order, row-aligned."""
         return {name: self.outputs(name, split) for name in self.variants}

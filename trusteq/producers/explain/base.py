@@ -188,9 +188,18 @@ class AttributionProducer(Producer):
         self._batch_size = int(batch_size)
         self._progress = bool(progress)
 
+    #: Whether `seed` changes the attributions. An explainer that ignores it (SHAP Partition,
+    #: Integrated Gradients) leaves it out of its cache key, so entries that differ only in the
+    #: seed are one entry, computed once, and no explainer-seed floor is made of them (a floor of
+    #: 1 by construction says nothing).
+    seeded: bool = True
+
     def identity(self) -> dict[str, Any]:
         """Everything that defines the attributions (the cache key); runtime knobs excluded."""
-        return {**super().identity(), "format": FORMAT_VERSION, "segmentation": WORD_PATTERN}
+        identity = {**super().identity(), "format": FORMAT_VERSION, "segmentation": WORD_PATTERN}
+        if not self.seeded:
+            identity.pop("seed", None)
+        return identity
 
     # ------------------------------------------------------------------ to implement
     @abc.abstractmethod

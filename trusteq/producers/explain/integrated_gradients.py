@@ -77,6 +77,7 @@ class IntegratedGradientsAttribution(AttributionProducer):
     """
 
     name = "integrated_gradients"
+    seeded = False  # no sampling: the seed is not in the cache key
 
     def __init__(
         self,

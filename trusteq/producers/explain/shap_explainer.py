@@ -208,8 +208,9 @@ class ShapAttribution(AttributionProducer):
             depends on it, so it is part of the cache key (unlike `batch_size`); 5 is shap's
             default for text, which this reproduces; larger rounds suit a GPU.
         **common: see :class:`~trusteq.producers.explain.base.AttributionProducer`; `seed` seeds
-        shap's
-            permutations (`permutation`) and priority-queue tie-breaks (`partition`).
+            shap's permutations (`permutation`). `partition` is deterministic: its attributions
+            are bit-identical under every seed (measured on VitaminC pairs,
+            experiments/paper_b/README.md), so the seed is not in its cache key.
 
     Raises:
         ExplainerConfigError: unknown `algorithm` or `masker`, `max_evals < 3` or
@@ -244,6 +245,11 @@ class ShapAttribution(AttributionProducer):
         self.masker = str(masker)
         self.max_evals = int(max_evals)
         self.partition_batch = int(partition_batch)
+
+    @property
+    def seeded(self) -> bool:  # type: ignore[override]
+        """Only the permutation algorithm draws random numbers."""
+        return self.algorithm == "permutation"
 
     def explain(
         self, instance: SegmentedInput, target: int, context: ExplainContext, seed: int
