@@ -117,18 +117,21 @@ def _print_summary(cfg: DictConfig, result, seconds: float, out_dir: Path) -> No
         console.print(table)
     console.print(f"finished in {seconds:.1f} s; tables and matrices also in {out_dir}")
     if result.parent_run_id:
-        from trusteq.tracking.keys import VERDICT_VIEW_KEY
+        from trusteq.tracking.keys import verdict_view_key
         from trusteq.tracking.mlflow_tracking import ensure_experiment
 
         # `workflowType=machine_learning`: MLflow 3's UI otherwise opens its GenAI view;
-        # `viewStateShareKey`: the verdict view `log_comparison` stores on the experiment.
-        runs_table = (
-            f"http://127.0.0.1:5000/#/experiments/{ensure_experiment(cfg)}/runs"
-            f"?viewStateShareKey={VERDICT_VIEW_KEY}&workflowType=machine_learning"
-        )
+        # `viewStateShareKey`: the verdict views `log_comparison` stores on the experiment.
+        def runs_table(run_id: str | None) -> str:
+            return (
+                f"http://127.0.0.1:5000/#/experiments/{ensure_experiment(cfg)}/runs"
+                f"?viewStateShareKey={verdict_view_key(run_id)}&workflowType=machine_learning"
+            )
+
         console.print(
             f"MLflow parent run: {result.parent_run_id}\nOpen the UI: {ui_command(cfg)}\n"
-            f"then the verdicts of every variant: {runs_table}"
+            f"then this study's verdicts: {runs_table(result.parent_run_id)}\n"
+            f"(every study's verdicts: {runs_table(None)})"
         )
 
 

@@ -159,7 +159,11 @@ def test_the_verdict_view_is_stored_on_the_experiment(finished_study):
 
     from mlflow.tracking import MlflowClient
 
-    from trusteq.tracking.keys import SHARED_VIEW_TAG_PREFIX, VERDICT_VIEW_KEY
+    from trusteq.tracking.keys import (
+        SHARED_VIEW_TAG_PREFIX,
+        VERDICT_VIEW_KEY,
+        verdict_view_key,
+    )
 
     cfg, study, _, result, root = finished_study
     client = MlflowClient(tracking_uri=f"sqlite:///{root}/mlruns/mlflow.db")
@@ -169,6 +173,13 @@ def test_the_verdict_view_is_stored_on_the_experiment(finished_study):
     shown = client.search_runs([experiment.experiment_id], filter_string=view["searchFilter"])
     judged = set(result.verdicts.overall["variant"])
     assert judged <= {run.data.tags.get("trusteq.variant") for run in shown}
+    # this comparison's own view: exactly its judged variants (no training run, no older study)
+    own = json.loads(
+        experiment.tags[SHARED_VIEW_TAG_PREFIX + verdict_view_key(result.parent_run_id)]
+    )
+    assert own["selectedColumns"] == view["selectedColumns"]
+    mine = client.search_runs([experiment.experiment_id], filter_string=own["searchFilter"])
+    assert sorted(run.data.tags["trusteq.variant"] for run in mine) == sorted(judged)
     parent = client.get_run(result.parent_run_id)
     for variant in judged:  # the study's own row names every variant's verdict
         assert variant in parent.data.tags["verdict"]

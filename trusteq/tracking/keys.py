@@ -187,15 +187,22 @@ SHARED_VIEW_TAG_PREFIX = "mlflow.sharedViewState."
 VERDICT_VIEW_KEY = "trusteq-verdicts"
 
 
-def verdict_view_state() -> dict[str, Any]:
+def verdict_view_key(parent_run_id: str | None = None) -> str:
+    """The share key of the verdict view: every study's (no id), or one study's comparison."""
+    return VERDICT_VIEW_KEY if parent_run_id is None else f"{VERDICT_VIEW_KEY}-{parent_run_id}"
+
+
+def verdict_view_state(parent_run_id: str | None = None) -> dict[str, Any]:
     """The runs-table view that shows the verdicts at a glance (MLflow 3 UI "shared view").
 
-    Stored as the experiment tag ``mlflow.sharedViewState.trusteq-verdicts`` (plain JSON, which
-    the UI accepts beside its compressed form) and opened by
-    ``#/experiments/<id>/runs?viewStateShareKey=trusteq-verdicts``: the runs carrying a ``verdict``
-    tag (one per compared variant, and the study's parent with every variant's verdict in one
-    line), listed flat, the most diverging first, with the number of diverging characteristics,
-    accuracy, the verdict and the study as columns.
+    Stored as the experiment tag ``mlflow.sharedViewState.<key>`` (`verdict_view_key`; plain
+    JSON, which the UI accepts beside its compressed form) and opened by
+    ``#/experiments/<id>/runs?viewStateShareKey=<key>``: the runs carrying a ``verdict`` tag
+    (one per compared variant, and the study's parent with every variant's verdict in one line),
+    listed flat, the most diverging first, with the number of diverging characteristics,
+    accuracy, the verdict and the study as columns. With `parent_run_id`, only that comparison's
+    variants (the children of that parent run): the view the study prints, uncluttered by
+    earlier studies in the same experiment.
     """
 
     def tag(name: str) -> str:
@@ -205,7 +212,8 @@ def verdict_view_state() -> dict[str, Any]:
         return f"metrics.`{name}`"
 
     return {
-        "searchFilter": f"tags.{VERDICT_TAG} LIKE '%'",
+        "searchFilter": f"tags.{VERDICT_TAG} LIKE '%'"
+        + ("" if parent_run_id is None else f" and tags.`mlflow.parentRunId` = '{parent_run_id}'"),
         # Not the creation date: the UI folds child runs under their parent only when sorted by
         # date (or unsorted), and the answer is in the children.
         "orderByKey": metric(f"{VERDICT_TAG}.n_diverges"),

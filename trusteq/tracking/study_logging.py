@@ -93,10 +93,10 @@ def log_comparison(
     from trusteq.tracking.keys import (
         SHARED_VIEW_TAG_PREFIX,
         VERDICT_TAG,
-        VERDICT_VIEW_KEY,
         study_params,
         study_verdict,
         variant_metrics_and_tags,
+        verdict_view_key,
         verdict_view_state,
     )
 
@@ -140,11 +140,13 @@ def log_comparison(
             mlflow.set_tag(VERDICT_TAG, study_verdict(result.verdicts.overall))
             # The client call: fluent `set_experiment_tag` tags the *active* experiment, which
             # `start_run(experiment_id=...)` does not set.
-            mlflow.tracking.MlflowClient().set_experiment_tag(
-                experiment_id,
-                SHARED_VIEW_TAG_PREFIX + VERDICT_VIEW_KEY,
-                json.dumps(verdict_view_state()),
-            )
+            client = mlflow.tracking.MlflowClient()
+            for run_id in (None, parent.info.run_id):  # every study's, and this comparison's
+                client.set_experiment_tag(
+                    experiment_id,
+                    SHARED_VIEW_TAG_PREFIX + verdict_view_key(run_id),
+                    json.dumps(verdict_view_state(run_id)),
+                )
         if report is not None and Path(report).is_file():
             mlflow.log_artifact(str(report))
         for name, matrix in result.pairwise.items():
