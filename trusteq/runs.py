@@ -62,7 +62,7 @@ def compare_and_log(
     report = None
     if out_dir is not None:
         write_results(result, out_dir)
-        report = write_study_report(cfg, result, tables, out_dir / REPORT_FILE)
+        report = write_study_report(cfg, result, tables, out_dir / REPORT_FILE, arrays)
     if cfg.logger.enabled:
         from trusteq.tracking.study_logging import log_comparison
 
@@ -73,36 +73,12 @@ def compare_and_log(
     return result
 
 
-def report_notes(result: ComparisonResult) -> list[str]:
-    """What the verdict must be honest about: machine-dependent results, a noisy explainer."""
-    notes = []
-    for name, meta in result.meta.items():
-        if meta.get("machine_dependent"):
-            machine = meta.get("machine") or {}
-            notes.append(
-                f"{name}: machine-dependent (CPU-only quantized or ONNX Runtime kernels): computed "
-                f"on {machine.get('cpu', '?')} with {machine.get('torch_cpu_capability', '?')} "
-                f"kernels, quantized engine {machine.get('quantized_engine', '?')}; another CPU "
-                "can give slightly different predictions."
-            )
-    reference = result.header.reference
-    for key, matrix in result.pairwise.items():
-        if key.endswith("jaccard_k10_cross_seed") and reference in matrix.variants:
-            i = matrix.variants.index(reference)
-            floor = float(matrix.value[i, i])
-            if np.isfinite(floor) and floor < 0.9:
-                explainer = key.removeprefix("attribution_").split("_")[0]
-                notes.append(
-                    f"{explainer}: the explainer's own floor (the reference's top-10 Jaccard with "
-                    f"itself under another explainer seed) is {floor:.2f} < 0.9, so attribution "
-                    "differences between models of that size may be explainer noise; do not read "
-                    "them as a verdict (raise its sample budget)."
-                )
-    return notes
-
-
 def write_study_report(
-    cfg: DictConfig, result: ComparisonResult, tables: dict[str, Any], path: Path
+    cfg: DictConfig,
+    result: ComparisonResult,
+    tables: dict[str, Any],
+    path: Path,
+    arrays: dict[str, dict[str, np.ndarray]] | None = None,
 ) -> Path | None:
     """The self-contained HTML study report (`trusteq.report.write_report`), or None.
 
@@ -114,6 +90,7 @@ def write_study_report(
     import matplotlib.pyplot as plt
 
     from trusteq.report import write_report
+    from trusteq.report.notes import report_notes
     from trusteq.viz.plots import reliability_grid
     from trusteq.viz.tradeoff import tradeoff_figure
 
@@ -152,7 +129,7 @@ def write_study_report(
             ood=by_kind["ood"],
             attribution=by_kind["attribution"],
             examples=examples,
-            notes=report_notes(result),
+            notes=report_notes(result, arrays),
             reference=header.reference,
             command=" ".join(shlex.quote(a) for a in sys.argv),
             config_yaml=OmegaConf.to_yaml(cfg, resolve=True),
