@@ -74,6 +74,17 @@ def _number(value: Any, digits: int = 3) -> str:
     return f"{number:.{digits}f}"
 
 
+def _count(value: Any) -> str:
+    """A number of examples: a whole number with thousands separators (575, not 575.000)."""
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return str(value)
+    if math.isnan(number) or math.isinf(number):
+        return _number(number)
+    return f"{math.ceil(number):,}"
+
+
 def _compact(value: Any) -> str:
     """Side columns (size, latency, accuracy): 4 significant digits."""
     try:
@@ -227,7 +238,7 @@ def write_report(
                         f"({test['margin_source']}); Holm p: diverges "
                         f"{_number(test['p_diverge_adj'], 4)}, within "
                         f"{_number(test['p_equiv_adj'], 4)}; n needed "
-                        f"{_number(test['n_needed'])}; {test['source']}"
+                        f"{_count(test['n_needed'])}; {test['source']}"
                     ),
                 }
             )
@@ -255,7 +266,7 @@ def write_report(
                 "direction": "higher" if bool(first["higher_is_better"]) else "lower",
                 "source": first["source"],
                 "inconclusive": [
-                    {"variant": r.variant, "n_needed": _number(r.n_needed)}
+                    {"variant": r.variant, "n_needed": _count(r.n_needed)}
                     for r in sub.itertuples()
                     if r.outcome == "inconclusive"
                 ],
@@ -302,7 +313,15 @@ def write_report(
         "forests": forests,
         "floor_rows": floor_rows,
         "details_html": _frame_html(
-            table[[c for c in detail_columns if c in table.columns]].reset_index(drop=True)
+            table[[c for c in detail_columns if c in table.columns]]
+            .reset_index(drop=True)
+            .assign(
+                **(
+                    {"n_needed": table["n_needed"].map(_count).to_numpy()}
+                    if "n_needed" in table
+                    else {}
+                )
+            )
         ),
         "tradeoffs": embed_all(figures),
         "reliability": embed_all(reliability),

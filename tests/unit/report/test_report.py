@@ -11,6 +11,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
 
@@ -192,3 +193,20 @@ def test_report_renders_in_headless_chromium(study, tmp_path):
     shot = tmp_path / "report.png"
     _headless(path.as_uri(), f"--screenshot={shot}", "--window-size=1300,1600", "--hide-scrollbars")
     assert shot.read_bytes().startswith(b"\x89PNG") and shot.stat().st_size > 20_000
+
+
+def test_examples_needed_are_whole_counts(study):
+    """`n_needed` is a number of examples: 575, never 575.000 (read as 575 thousand)."""
+    import math
+    import re
+
+    result, path = study
+    html = path.read_text()
+    undecided = result.table[result.table.outcome == "inconclusive"]
+    finite = undecided[np.isfinite(undecided.n_needed)]
+    assert len(finite), "the simulated population must leave something undecided"
+    captions = re.findall(r"Examples needed to decide:(.*?)</figcaption>", html, flags=re.S)
+    shown = " ".join(captions)
+    for row in finite.itertuples():
+        assert f"{row.variant} ≈ {math.ceil(row.n_needed):,}" in shown
+    assert not re.search(r"≈ [0-9,]+\.[0-9]", shown)
