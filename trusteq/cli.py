@@ -122,9 +122,11 @@ def _print_summary(cfg: DictConfig, result, seconds: float, out_dir: Path) -> No
 
         # `workflowType=machine_learning`: MLflow 3's UI otherwise opens its GenAI view;
         # `viewStateShareKey`: the verdict views `log_comparison` stores on the experiment.
+        experiment_id = ensure_experiment(cfg)
+
         def runs_table(run_id: str | None) -> str:
             return (
-                f"http://127.0.0.1:5000/#/experiments/{ensure_experiment(cfg)}/runs"
+                f"http://127.0.0.1:5000/#/experiments/{experiment_id}/runs"
                 f"?viewStateShareKey={verdict_view_key(run_id)}&workflowType=machine_learning"
             )
 

@@ -299,6 +299,9 @@ def write_report(
         "outcome",
         "n_needed",
     ]
+    details = table[[c for c in detail_columns if c in table.columns]].reset_index(drop=True)
+    if "n_needed" in details:
+        details["n_needed"] = details["n_needed"].map(_count)
     context = {
         "study_name": study_name,
         "generated": _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
@@ -312,17 +315,7 @@ def write_report(
         "notes": list(notes),
         "forests": forests,
         "floor_rows": floor_rows,
-        "details_html": _frame_html(
-            table[[c for c in detail_columns if c in table.columns]]
-            .reset_index(drop=True)
-            .assign(
-                **(
-                    {"n_needed": table["n_needed"].map(_count).to_numpy()}
-                    if "n_needed" in table
-                    else {}
-                )
-            )
-        ),
+        "details_html": _frame_html(details),
         "tradeoffs": embed_all(figures),
         "reliability": embed_all(reliability),
         "ood": embed_all(ood),

@@ -48,7 +48,8 @@ def constant_predictor_notes(
         scores = outputs.get("probs", outputs.get("logits"))
         if scores is None or np.ndim(scores) != 2 or len(scores) == 0:
             continue  # not a classifier's outputs (e.g. extractive QA)
-        predicted = np.asarray(outputs.get("preds", np.asarray(scores).argmax(axis=1)))
+        preds = outputs.get("preds")
+        predicted = np.asarray(scores).argmax(axis=1) if preds is None else np.asarray(preds)
         counts = np.bincount(predicted, minlength=np.shape(scores)[1])
         modal = int(counts.argmax())
         modal_share = counts[modal] / len(predicted)
