@@ -106,6 +106,13 @@ def _runs(root: Path) -> list[tuple[str, str]]:
         return list(connection.execute("SELECT name, status FROM runs"))
 
 
+def _parent_run_ids(root: Path, name: str = "rel") -> set[str]:
+    """Ids of the MLflow runs called `name` (the study's parent runs) in the study's store."""
+    with sqlite3.connect(root / "mlruns" / "mlflow.db") as connection:
+        rows = connection.execute("SELECT run_uuid FROM runs WHERE name = ?", (name,))
+        return {run_id for (run_id,) in rows}
+
+
 def _leftovers(root: Path) -> list[Path]:
     cache = root / "cache"
     return [*cache.glob("*/.tmp-*"), *cache.glob("*/.old-*")]
@@ -166,10 +173,14 @@ def test_killed_study_resumes_to_the_uninterrupted_result(
     survived_outputs = _entries(root, "outputs")
     assert survived_outputs
 
-    # 4. SIGTERM during compare: once the parent run exists.
+    # 4. SIGTERM during compare: once this run's parent run exists. Step 3 may have finished
+    # (or been stopped after its parent run began), so a parent run from before does not count:
+    # sending the signal on it would land before the study has even installed its handlers.
+    parents_before = _parent_run_ids(root)
+
     def comparing() -> bool:
         try:
-            return any(name == "rel" for name, _ in _runs(root))
+            return bool(_parent_run_ids(root) - parents_before)
         except sqlite3.Error:
             return False
 
