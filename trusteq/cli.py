@@ -44,78 +44,12 @@ CONFIG_PATH = str(Path(__file__).resolve().parents[1] / "conf")
 log = logging.getLogger("trusteq")
 
 
-#: The printed summary: model facts, then divergence from the reference (intervals in brackets).
-_FACTS = (
-    "params_M",
-    "nonzero_M",
-    "size_MB",
-    "ms_per_ex",
-    "accuracy",
-    "macro_f1",
-    "ece_eq_mass",
-    "ece_eq_width",
-    "brier",
-)
-
-
-def _cell(row, column: str) -> str:
-    value = row[column]
-    if not isinstance(value, float):
-        return str(value)
-    if value != value:  # NaN
-        return "-"
-    text = f"{value:.3f}" if abs(value) < 100 else f"{value:.0f}"
-    low, high = row.get(f"{column}_lo"), row.get(f"{column}_hi")
-    if isinstance(low, float) and low == low and isinstance(high, float) and high == high:
-        text += f" [{low:.2f}, {high:.2f}]"
-    return text
-
-
 def _print_summary(cfg: DictConfig, result, seconds: float, out_dir: Path) -> None:
-    from rich.console import Console
-    from rich.table import Table
-
+    from trusteq.report.console import print_summary
+    from trusteq.runs import REPORT_FILE
     from trusteq.tracking.mlflow_tracking import ui_command
 
-    console = Console(width=200)
-    frame = result.summary
-    header = result.header
-    # Divergence columns come from what each pairwise characteristic declares.
-    divergence = tuple(
-        dict.fromkeys(
-            m.metadata["summary_column"]
-            for m in result.pairwise.values()
-            if m.metadata.get("summary_column")
-        )
-    )
-    core = (
-        *_FACTS,
-        *divergence,
-        "beyond_noise",
-        "description",
-        "bits_per_weight",
-        "linear_sparsity",
-        "ex_per_s",
-    )
-    extra = tuple(c for c in frame.columns if c not in core and not c.endswith(("_lo", "_hi")))
-    titles = (
-        f"'{header.name}': the variants on split '{result.split}'",
-        f"'{header.name}': divergence from reference '{header.reference}' "
-        f"[95% paired-bootstrap CI]; the noise floor is row '{header.noise_floor}'",
-        f"'{header.name}': analyses (OOD detection and flag agreement, attribution agreement)",
-    )
-    for title, columns in zip(titles, (_FACTS, (*divergence, "beyond_noise"), extra), strict=True):
-        if not columns:
-            continue
-        table = Table(title=title, title_justify="left")
-        shown = [c for c in columns if c in frame.columns]
-        table.add_column("variant", no_wrap=True)
-        for column in shown:
-            table.add_column(column, justify="right")
-        for name, row in frame.iterrows():
-            table.add_row(str(name), *(_cell(row, c) for c in shown))
-        console.print(table)
-    console.print(f"finished in {seconds:.1f} s; tables and matrices also in {out_dir}")
+    print_summary(result, seconds, out_dir, out_dir / REPORT_FILE)
     if result.parent_run_id:
         from trusteq.tracking.keys import verdict_view_key
         from trusteq.tracking.mlflow_tracking import ensure_experiment
@@ -130,7 +64,7 @@ def _print_summary(cfg: DictConfig, result, seconds: float, out_dir: Path) -> No
                 f"?viewStateShareKey={verdict_view_key(run_id)}&workflowType=machine_learning"
             )
 
-        console.print(
+        print(
             f"MLflow parent run: {result.parent_run_id}\nOpen the UI: {ui_command(cfg)}\n"
             f"then this study's verdicts: {runs_table(result.parent_run_id)}\n"
             f"(every study's verdicts: {runs_table(None)})"
