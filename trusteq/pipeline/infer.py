@@ -26,6 +26,7 @@ from trusteq.pipeline.manifest import Manifest, StudyHeader, ids_digest, manifes
 from trusteq.pipeline.models import Models
 from trusteq.pipeline.plan import study_digest
 from trusteq.pipeline.workspace import Workspace
+from trusteq.producers.explain.scoring import shared_scores
 from trusteq.validation import check_finite_outputs
 
 log = logging.getLogger(__name__)
@@ -221,12 +222,15 @@ def infer(
                 "n": len(ids),
                 "ids_sha256": ids_digest(ids),
             }
-        for producer in ws.plan.producer_order():
-            key = ensure_produced(ws, models, name, producer, force=force)
-            keys[f"{name}/{producer}"] = key
-            manifest.produced[name][producer] = {
-                "key": key,
-                "split": ws.plan.producers[producer].split,
-            }
+        # One memo of model scores for the variant's producers: a perturbed text one explainer
+        # (seed) already scored is not run again by the next (the models are only read here).
+        with shared_scores():
+            for producer in ws.plan.producer_order():
+                key = ensure_produced(ws, models, name, producer, force=force)
+                keys[f"{name}/{producer}"] = key
+                manifest.produced[name][producer] = {
+                    "key": key,
+                    "split": ws.plan.producers[producer].split,
+                }
         manifest.write_part(folder, name)  # after each variant: a killed sweep keeps the rest
     return keys

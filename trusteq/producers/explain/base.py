@@ -11,7 +11,8 @@ returns arrays the study caches per variant:
   ``labels`` `(N,)` (gold), int64;
 - ``probs`` `(N, C)`, float32: the model's class probabilities on the unperturbed inputs;
 - ``model_evals`` `(N,)`, int64: model evaluations the explanation ran (distinct perturbations,
-  or integration steps).
+  or integration steps); in a study, perturbations an earlier producer of the same variant
+  already scored are reused and not counted (`trusteq.producers.explain.scoring.shared_scores`).
 
 The words themselves are in the records (``examples[i].words``) and are reproducible from the text
 with :func:`trusteq.producers.explain.words.split_words`. Each finished example is written

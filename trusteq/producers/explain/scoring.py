@@ -6,11 +6,19 @@ LIME and SHAP ask for the model's class probabilities on hundreds of perturbed c
 padding wastes little, and running them through the model in batches of the configured size under
 `torch.inference_mode` (and autocast on a GPU). The straightforward use of the libraries (one text
 per forward pass, repeated texts recomputed) is what `benchmarks/explain_speed.py` compares with.
+
+Inside :func:`shared_scores` (the infer stage opens one per variant around its producers), every
+scorer of the same model, tokenizer, length, device and precision reads and fills one memo, so a
+text one producer already scored is not run again by the next: SHAP Permutation under a second
+explainer seed asks for 96-100 % of the texts its first seed asked for (its permutations follow
+shap's text hierarchy), so its second seed costs a few percent of the first. Outside the block
+each scorer keeps its own memo, cleared between examples.
 """
 
 from __future__ import annotations
 
 import contextlib
+import weakref
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
@@ -19,6 +27,50 @@ import torch
 from torch import nn
 
 Segments = tuple[str, ...]
+
+#: A shared memo is cleared when it holds more texts than this between two examples (about 0.5 kB
+#: a text with its probabilities: ~100 MB), so a study at paper scale stays bounded.
+MAX_SHARED_TEXTS = 200_000
+
+#: The open :func:`shared_scores` scopes (innermost last): scorer identity → (model ref, memo).
+_SCOPES: list[dict[tuple[Any, ...], tuple[weakref.ref, dict[Segments, np.ndarray]]]] = []
+
+
+@contextlib.contextmanager
+def shared_scores() -> Iterator[None]:
+    """Within the block, scorers of the same model share their memo (see the module docstring).
+
+    The memo lives as long as the block: the caller guarantees that no model's weights change
+    inside it (the infer stage opens it around one variant's producers, whose models it only
+    reads). A scorer is matched by its model object (held weakly: a model freed and another
+    built at the same address never reads the first one's scores), tokenizer, `max_length`,
+    device and autocast dtype.
+    """
+    _SCOPES.append({})
+    try:
+        yield
+    finally:
+        _SCOPES.pop()
+
+
+def _shared_memo(scorer: PerturbationScorer) -> dict[Segments, np.ndarray] | None:
+    """The memo of the innermost open scope for this scorer's model, or None outside a scope."""
+    if not _SCOPES:
+        return None
+    scope = _SCOPES[-1]
+    tokenizer = scorer.tokenizer
+    identity = (
+        id(scorer.model),
+        getattr(tokenizer, "name_or_path", None) or id(tokenizer),
+        scorer.max_length,
+        str(scorer.device),
+        str(scorer.dtype),
+    )
+    found = scope.get(identity)
+    if found is None or found[0]() is not scorer.model:
+        found = (weakref.ref(scorer.model), {})
+        scope[identity] = found
+    return found[1]
 
 
 def is_dynamically_quantized(model: nn.Module) -> bool:
@@ -106,7 +158,9 @@ class PerturbationScorer:
 
     Attributes:
         n_requested: perturbations asked for since construction.
-        n_evaluated: distinct perturbations actually run through the model.
+        n_evaluated: distinct perturbations actually run through the model (inside
+            :func:`shared_scores`: not already scored by an earlier scorer of the same model).
+        shared: whether the memo is a :func:`shared_scores` scope's.
         n_forward: forward passes made.
     """
 
@@ -128,11 +182,18 @@ class PerturbationScorer:
         self.n_requested = 0
         self.n_evaluated = 0
         self.n_forward = 0
-        self._memo: dict[Segments, np.ndarray] = {}
+        shared = _shared_memo(self)
+        self.shared = shared is not None
+        self._memo: dict[Segments, np.ndarray] = {} if shared is None else shared
 
     def reset_memo(self) -> None:
-        """Forget memoised results (call between examples to bound memory)."""
-        self._memo.clear()
+        """Forget memoised results (call between examples to bound memory).
+
+        A memo shared inside :func:`shared_scores` is kept (later producers of the variant reuse
+        it) unless it holds more than :data:`MAX_SHARED_TEXTS` texts.
+        """
+        if not self.shared or len(self._memo) > MAX_SHARED_TEXTS:
+            self._memo.clear()
 
     def _autocast(self) -> contextlib.AbstractContextManager:
         if self.dtype is None:
