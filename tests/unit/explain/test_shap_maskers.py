@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 import torch
@@ -106,3 +111,50 @@ def test_both_maskers_rank_the_decisive_word_first_on_pairs(key_word_model, tmp_
 def test_unknown_masker_is_refused():
     with pytest.raises(Exception, match="masker='tokens'"):
         ShapAttribution(masker="tokens")
+
+
+SHAP_IN_A_FRESH_PROCESS = """
+import json, sys
+import numpy as np
+from transformers import AutoModelForSequenceClassification, AutoTokenizer
+from trusteq.data import TextSplit
+from trusteq.producers.explain import ShapAttribution
+
+folder, out, seeds = sys.argv[1], sys.argv[2], [int(seed) for seed in sys.argv[3:]]
+model = AutoModelForSequenceClassification.from_pretrained(folder).eval()
+tokenizer = AutoTokenizer.from_pretrained(folder)
+texts = ["a truly great and wonderful film , with a plot that works",
+         "the worst , most boring movie of the year , sadly"]
+data = TextSplit("test", ["a", "b"], texts, None, np.array([1, 0]))
+found = {}
+for seed in seeds:
+    producer = ShapAttribution(algorithm="permutation", max_evals=300, seed=seed, n_examples=2,
+                               progress=False)
+    arrays, _ = producer.produce(model, tokenizer, data, ["neg", "pos"], {"accelerator": "cpu"},
+                                 f"{out}/{seed}")
+    found[seed] = np.nan_to_num(arrays["attributions"], nan=-9.0).round(12).tolist()
+print(json.dumps(found))
+"""
+
+
+def test_shap_permutations_follow_the_seed_with_numba_jit_on(tmp_path):
+    """numba's generator (shap's jitted shuffle) is seeded: fresh processes agree, seeds differ.
+
+    Unseeded, two processes with the same seed drew different permutations; the test suite
+    runs shap with `NUMBA_DISABLE_JIT=1` (see conftest), which hid it, so this runs with JIT.
+    """
+    folder = tiny_bert_folder(tmp_path / "bert")
+    env = {k: v for k, v in os.environ.items() if k != "NUMBA_DISABLE_JIT"}
+    env.update(OMP_NUM_THREADS="1", HF_HUB_OFFLINE="1", TOKENIZERS_PARALLELISM="false")
+
+    def attributions(run: str, *seeds: int) -> dict[str, list]:
+        script = [sys.executable, "-c", SHAP_IN_A_FRESH_PROCESS, str(folder), str(tmp_path / run)]
+        done = subprocess.run(
+            [*script, *map(str, seeds)], capture_output=True, text=True, env=env, timeout=300
+        )
+        assert done.returncode == 0, done.stderr[-3000:]
+        return json.loads(done.stdout.strip().splitlines()[-1])
+
+    first, second = attributions("a", 7), attributions("b", 8, 7)  # seed 7 after another draw
+    assert first["7"] == second["7"]
+    assert second["8"] != second["7"]
