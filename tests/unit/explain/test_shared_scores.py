@@ -87,3 +87,37 @@ def test_a_second_shap_seed_reuses_the_first_seeds_scores_with_the_same_attribut
     np.testing.assert_array_equal(shared[0]["model_evals"], alone[0]["model_evals"] - 1)
     assert shared[1]["model_evals"].sum() < 0.5 * alone[1]["model_evals"].sum()
     assert sum(model.batch_sizes) < sum(alone[0]["model_evals"]) + sum(alone[1]["model_evals"])
+
+
+def test_a_real_transformer_gets_the_same_attributions_and_int8_never_shares(tmp_path):
+    """Float BERT: scores reused from other batches change nothing but rounding; int8: no reuse.
+
+    Dynamic int8 quantization takes the activation range over the batch, so a text's score
+    depends on its batch: sharing would make an entry depend on the producers before it.
+    """
+    import torch
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    from trusteq.data import TextSplit
+    from trusteq.testing.tiny import tiny_bert_folder
+
+    folder = tiny_bert_folder(tmp_path / "bert")
+    model = AutoModelForSequenceClassification.from_pretrained(folder).eval()
+    tokenizer = AutoTokenizer.from_pretrained(folder)
+    texts = ["a truly great and wonderful film , with a plot that works", "the worst movie"]
+    data = TextSplit("test", ["a", "b"], texts, None, np.array([1, 0]))
+    common = {"n_examples": 2, "progress": False, "algorithm": "permutation", "max_evals": 120}
+
+    def explain(seed: int, folder_name: str) -> np.ndarray:
+        producer = ShapAttribution(seed=seed, **common)
+        arrays, _ = run_producer(producer, model, tokenizer, data, tmp_path / folder_name)
+        return arrays["attributions"]
+
+    alone = [explain(seed, f"alone{seed}") for seed in (0, 1)]
+    with shared_scores():
+        shared = [explain(seed, f"shared{seed}") for seed in (0, 1)]
+        quantized = torch.ao.quantization.quantize_dynamic(model, {torch.nn.Linear})
+        assert not PerturbationScorer(quantized, tokenizer, 32, 4).shared
+        assert PerturbationScorer(model, tokenizer, 32, 4).shared
+    for own, reused in zip(alone, shared, strict=True):
+        np.testing.assert_allclose(reused, own, atol=1e-6, equal_nan=True)

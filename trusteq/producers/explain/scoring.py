@@ -11,8 +11,12 @@ Inside :func:`shared_scores` (the infer stage opens one per variant around its p
 scorer of the same model, tokenizer, length, device and precision reads and fills one memo, so a
 text one producer already scored is not run again by the next: SHAP Permutation under a second
 explainer seed asks for 96-100 % of the texts its first seed asked for (its permutations follow
-shap's text hierarchy), so its second seed costs a few percent of the first. Outside the block
-each scorer keeps its own memo, cleared between examples.
+shap's text hierarchy), so its second seed costs a few percent of the first. A float model's
+score of a text does not depend on the batch it was scored in beyond float rounding (~1e-7, from
+padding), so an entry is the same whichever producers ran before it; a dynamically quantized
+model's does (its activation range is the batch's: 0.02 in a probability, measured on the
+quick-start's int8), so its scorers never share. Outside the block each scorer keeps its own
+memo, cleared between examples.
 """
 
 from __future__ import annotations
@@ -55,7 +59,10 @@ def shared_scores() -> Iterator[None]:
 
 def _shared_memo(scorer: PerturbationScorer) -> dict[Segments, np.ndarray] | None:
     """The memo of the innermost open scope for this scorer's model, or None outside a scope."""
-    if not _SCOPES:
+    if not _SCOPES or is_dynamically_quantized(scorer.model):
+        # A dynamically quantized model's scores depend on the batch a text is scored in (the
+        # activation range is taken over the batch): a text scored in another producer's batch
+        # would change this producer's entry, so its scorers keep their own memos.
         return None
     scope = _SCOPES[-1]
     tokenizer = scorer.tokenizer
