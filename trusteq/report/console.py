@@ -35,8 +35,14 @@ FACT_COLUMNS = (
     "brier",
 )
 #: Summary columns that are neither facts, divergences nor analysis values.
-_NOT_SHOWN = ("verdict", "beyond_noise", "description", "bits_per_weight", "linear_sparsity",
-              "ex_per_s")  # fmt: skip
+_NOT_SHOWN = (
+    "verdict",
+    "beyond_noise",
+    "description",
+    "bits_per_weight",
+    "linear_sparsity",
+    "ex_per_s",
+)
 #: The outcome counts of the verdict table, in the order of the decision rule's words.
 _COUNTS = (
     ("n_within_noise", "within noise"),

@@ -25,6 +25,7 @@ class probability (shap's `identity` link), as for LIME.
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import numpy as np
@@ -38,8 +39,6 @@ from trusteq.producers.explain.base import (
 from trusteq.producers.explain.words import SegmentedInput, aggregate_to_words, token_word_index
 
 ALGORITHMS = ("partition", "permutation")
-
-_NUMBA_SEED: Any = None
 
 
 def seed_shap_permutations(seed: int) -> None:
@@ -58,16 +57,18 @@ def seed_shap_permutations(seed: int) -> None:
     Args:
         seed: the explainer seed, in [0, 2**32).
     """
-    global _NUMBA_SEED
-    if _NUMBA_SEED is None:
-        import numba
-
-        _NUMBA_SEED = numba.njit(cache=False)(_seed_numpy)
-    _NUMBA_SEED(int(seed))
+    _jitted_seed()(int(seed))
 
 
-def _seed_numpy(seed: int) -> None:
-    np.random.seed(seed)
+@functools.cache
+def _jitted_seed() -> Any:
+    """`np.random.seed` compiled by numba (compiled once, on first use)."""
+    import numba
+
+    def seed_numpy(seed: int) -> None:
+        np.random.seed(seed)
+
+    return numba.njit(seed_numpy)
 
 
 MASKERS = ("text", "words")
@@ -322,11 +323,11 @@ class ShapAttribution(AttributionProducer):
             if self.algorithm == "permutation":
                 explainer = shap.Explainer(model_fn, masker, algorithm="permutation", seed=seed)
                 max_evals, batch_size = max(self.max_evals, 2 * n_words + 1), self._batch_size
+                seed_shap_permutations(seed)  # its jitted shuffle draws from numba's generator
             else:
                 explainer = shap.Explainer(model_fn, masker, algorithm="partition")
                 max_evals, batch_size = self.max_evals, self.partition_batch
             np.random.seed(seed)  # shap draws from numpy's global generator
-            seed_shap_permutations(seed)  # and, in its jitted shuffle, from numba's
             explanation = explainer(
                 ["instance"], max_evals=max_evals, batch_size=batch_size, silent=True
             )
